@@ -1,0 +1,11 @@
+"""Data for the book: containers and samplers, MultiDigits, MultiMNIST, synthetic task families."""
+
+from mtlbook.data.core import EnsembleBatches, EpochBatches, MultiTaskData, Split
+from mtlbook.data.multidigits import DERIVED_TASKS, multidigits
+from mtlbook.data.multimnist import multimnist, read_idx
+from mtlbook.data.synthetic import related_regression, task_weight_vectors
+
+__all__ = [
+    "DERIVED_TASKS", "EnsembleBatches", "EpochBatches", "MultiTaskData", "Split", "multidigits",
+    "multimnist", "read_idx", "related_regression", "task_weight_vectors",
+]

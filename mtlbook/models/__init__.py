@@ -1,0 +1,12 @@
+"""Multi-task architectures (chapter 2) and the backbones every chapter reuses."""
+
+from mtlbook.models.backbones import backbone, hard_sharing, heads_for, mlp, single_task_networks, small_cnn
+from mtlbook.models.base import (HardSharing, InputShape, MultiTaskModel, SingleTaskNetworks,
+                                 copy_parameters_, count_parameters)
+from mtlbook.models.ensemble import EnsembleHardSharing, EnsembleLinear, EnsembleMLP
+
+__all__ = [
+    "EnsembleHardSharing", "EnsembleLinear", "EnsembleMLP", "HardSharing", "InputShape",
+    "MultiTaskModel", "SingleTaskNetworks", "backbone", "copy_parameters_", "count_parameters",
+    "hard_sharing", "heads_for", "mlp", "single_task_networks", "small_cnn",
+]
