@@ -23,6 +23,7 @@ from mtlbook.plotting import to_png
 
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 NUMBERS_FILE = "numbers.json"
+FIGURES_FILE = "figures.json"
 
 
 def _check_name(name: str) -> str:
@@ -69,6 +70,7 @@ def figure(fig: Figure, name: str, *, show: bool = True) -> None:
     out = _config.get().output_dir
     if out is not None:
         atomic_write_bytes(Path(out) / f"{name}.png", png)
+        _append(Path(out) / FIGURES_FILE, {"name": name, "file": f"{name}.png"})
     if show:
         _display_png(png)
 
@@ -86,8 +88,12 @@ def number(name: str, value: float, text: str) -> float:
         raise ValueError("text must be a non-empty description of the number")
     out = _config.get().output_dir
     if out is not None:
-        path = Path(out) / NUMBERS_FILE
-        entries = json.loads(path.read_text()) if path.exists() else []
-        entries = [e for e in entries if e["name"] != name] + [{"name": name, "value": v, "text": text}]
-        atomic_write_bytes(path, json.dumps(entries, indent=1).encode())
+        _append(Path(out) / NUMBERS_FILE, {"name": name, "value": v, "text": text})
     return value
+
+
+def _append(path: Path, entry: dict) -> None:
+    """Add ``entry`` to the JSON list at ``path``, replacing an entry of the same name."""
+    entries = json.loads(path.read_text()) if path.exists() else []
+    entries = [e for e in entries if e["name"] != entry["name"]] + [entry]
+    atomic_write_bytes(path, json.dumps(entries, indent=1).encode())

@@ -3,9 +3,9 @@
 from mtlbook.data.core import EnsembleBatches, EpochBatches, MultiTaskData, Split
 from mtlbook.data.multidigits import DERIVED_TASKS, multidigits
 from mtlbook.data.multimnist import multimnist, read_idx
-from mtlbook.data.synthetic import related_regression, task_weight_vectors
+from mtlbook.data.synthetic import related_regression, task_weight_vectors, teacher_tasks
 
 __all__ = [
     "DERIVED_TASKS", "EnsembleBatches", "EpochBatches", "MultiTaskData", "Split", "multidigits",
-    "multimnist", "read_idx", "related_regression", "task_weight_vectors",
+    "multimnist", "read_idx", "related_regression", "task_weight_vectors", "teacher_tasks",
 ]
