@@ -29,8 +29,7 @@ from mtlbook.report import _check_name, atomic_write_bytes
 def config_key(name: str, config: Mapping[str, Any], version: str = "1") -> str:
     """The sha256 of the canonical JSON of ``(name, version, config)``."""
     try:
-        blob = json.dumps({"name": name, "version": version, "config": config}, sort_keys=True,
-                          default=str)
+        blob = json.dumps({"name": name, "version": version, "config": config}, sort_keys=True)
     except TypeError as e:
         raise TypeError(f"config must be JSON-serializable: {e}") from None
     return hashlib.sha256(blob.encode()).hexdigest()
