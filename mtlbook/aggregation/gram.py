@@ -1,0 +1,97 @@
+"""Gram matrices of task gradients, their checks, and the duality gap of the min-norm problem.
+
+Every method of chapter 4 needs the task gradients g_1..g_K only through their inner products
+G_ij = ⟨g_i, g_j⟩ (the Gram matrix, K×K), so the solvers work on G and never on the n-dimensional
+gradients. Gram matrices are formed in float64: the solvers resolve weights to 1e-8 and better, and
+gradients of very different sizes (1e-8 next to 1e8) lose their small partner in float32.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+
+def check_grads(grads: Tensor, name: str = "grads") -> Tensor:
+    """Check that ``grads`` is a floating (..., K, n) tensor with K >= 1 and n >= 1."""
+    if not isinstance(grads, Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor of shape (..., K, n), got {type(grads).__name__}")
+    if not grads.is_floating_point():
+        raise TypeError(f"{name} must be a floating-point tensor, got {grads.dtype}")
+    if grads.dim() < 2:
+        raise ValueError(f"{name} must have shape (..., K, n) (one row per task), got shape "
+                         f"{tuple(grads.shape)}")
+    if grads.shape[-2] < 1:
+        raise ValueError(f"{name} must hold at least one task gradient (K >= 1), got shape "
+                         f"{tuple(grads.shape)}")
+    if grads.shape[-1] < 1:
+        raise ValueError(f"{name} must have at least one coordinate (n >= 1), got shape "
+                         f"{tuple(grads.shape)}")
+    return grads
+
+
+def gram_matrix(grads: Tensor) -> Tensor:
+    """G = J Jᵀ in float64 for task gradients J of shape (..., K, n); returns (..., K, K)."""
+    j = check_grads(grads).to(torch.float64)
+    return j @ j.transpose(-1, -2)
+
+
+def check_gram(gram: Tensor, name: str = "gram") -> Tensor:
+    """Check a (..., K, K) Gram matrix: square, K >= 1, finite, symmetric, non-negative diagonal.
+    Returns it in float64, symmetrized. (One host synchronization for the finiteness checks.)"""
+    if not isinstance(gram, Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor of shape (..., K, K), got {type(gram).__name__}")
+    if not gram.is_floating_point():
+        raise TypeError(f"{name} must be a floating-point tensor, got {gram.dtype}")
+    if gram.dim() < 2 or gram.shape[-1] != gram.shape[-2]:
+        raise ValueError(f"{name} must be a square (..., K, K) matrix, got shape {tuple(gram.shape)}")
+    if gram.shape[-1] < 1:
+        raise ValueError(f"{name} must describe at least one task (K >= 1), got shape "
+                         f"{tuple(gram.shape)}")
+    g = gram.to(torch.float64)
+    diag = g.diagonal(dim1=-2, dim2=-1)
+    if not bool(torch.isfinite(g).all()):
+        bad_diag = ~torch.isfinite(diag)                        # (..., K): task k is not finite
+        if bool(bad_diag.any()):
+            where = bad_diag.nonzero()[0].tolist()
+            raise ValueError(f"{name} must be finite: the gradient of task {where[-1]} has "
+                             f"non-finite entries{_where(where[:-1])}")
+        raise ValueError(f"{name} must be finite: inner products of the task gradients overflow")
+    scale = diag.abs().amax(dim=-1, keepdim=True).clamp_min(torch.finfo(torch.float64).tiny)
+    if bool((diag < -1e-10 * scale).any()):
+        raise ValueError(f"{name} must have a non-negative diagonal (squared gradient norms), got "
+                         f"{diag.min().item():.3g}")
+    asym = (g - g.transpose(-1, -2)).abs().amax(dim=(-1, -2))
+    if bool((asym > 1e-6 * scale.squeeze(-1)).any()):
+        raise ValueError(f"{name} must be symmetric (G_ij = G_ji), got an asymmetry of "
+                         f"{asym.max().item():.3g}")
+    return 0.5 * (g + g.transpose(-1, -2))
+
+
+def _where(lead: list[int]) -> str:
+    return f" (at batch index {tuple(lead)})" if lead else ""
+
+
+def duality_gap(gram: Tensor, weights: Tensor) -> Tensor:
+    """Duality gap of the min-norm problem at ``weights`` α on the simplex:
+
+        gap(α) = αᵀGα − min_k (Gα)_k = ‖d‖² − min_k ⟨g_k, d⟩,   d = Σ_k α_k g_k.
+
+    It is the gap between the primal ½‖d‖² and the dual value min_k ⟨g_k, d⟩ − ½‖d‖² at u = d, and
+    the Frank-Wolfe gap. It is >= 0, zero exactly at the min-norm point, and bounds the error:
+    ½‖d‖² − ½‖d*‖² <= gap. Shapes: gram (..., K, K), weights (..., K) → (...).
+    """
+    g = gram.to(torch.float64)
+    a = weights.to(torch.float64)
+    ga = (g @ a.unsqueeze(-1)).squeeze(-1)
+    return (a * ga).sum(-1) - ga.amin(-1)
+
+
+def relative_duality_gap(gram: Tensor, weights: Tensor) -> Tensor:
+    """gap(α) / ‖d‖² = 1 − min_k ⟨g_k, d⟩ / ‖d‖², the scale-free accuracy of a min-norm solution
+    (0 at the optimum: there every task's rate of decrease ⟨g_k, d⟩ is at least ‖d‖²). It is
+    undefined (inf) when d = 0, i.e. at a Pareto-stationary point."""
+    g = gram.to(torch.float64)
+    a = weights.to(torch.float64)
+    norm2 = (a * (g @ a.unsqueeze(-1)).squeeze(-1)).sum(-1)
+    return duality_gap(g, a) / norm2

@@ -1,0 +1,123 @@
+"""The min-norm point of the convex hull of the task gradients: MGDA's common descent direction.
+
+Sener & Koltun (NeurIPS 2018), following Désidéri's MGDA (2012): the weights
+
+    α* = argmin_{α ∈ Δ^K} ‖Σ_k α_k g_k‖²,   Δ^K = {α >= 0, Σ α_k = 1},
+
+give d = Σ α*_k g_k with ⟨g_k, d⟩ >= ‖d‖² for every task k, so −d decreases every loss unless
+d = 0, in which case the parameters are Pareto-stationary. Only the Gram matrix G = J Jᵀ enters.
+
+Solvers (``method``):
+- ``"closed_form"``: two tasks, α_1 = clip((G_22 − G_12) / (G_11 + G_22 − 2G_12), 0, 1), batched
+  on the device without a host synchronization;
+- ``"active_set"``: Wolfe's exact active-set method (the default for K > 2);
+- ``"frank_wolfe"``: Sener & Koltun's Algorithm 2 with a duality-gap stopping rule (taught; slow);
+- ``"auto"``: closed form for K = 2, active set otherwise.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from mtlbook.aggregation.active_set import wolfe_min_norm
+from mtlbook.aggregation.frank_wolfe import frank_wolfe_min_norm
+from mtlbook.aggregation.gram import check_gram, duality_gap, gram_matrix
+
+METHODS = ("auto", "closed_form", "active_set", "frank_wolfe")
+
+
+@dataclass
+class MinNormSolution:
+    """Weights on the simplex (..., K) and how good they are: the duality gap αᵀGα − min(Gα), the
+    squared norm ‖d‖² = αᵀGα (both float64, shape (...)), the solver's iterations and whether it
+    met its tolerance."""
+
+    weights: Tensor
+    gap: Tensor
+    norm2: Tensor
+    iterations: Tensor
+    converged: Tensor
+
+    @property
+    def relative_gap(self) -> Tensor:
+        """gap / ‖d‖² (inf where d = 0, i.e. at a Pareto-stationary point)."""
+        return self.gap / self.norm2
+
+
+def two_task_min_norm(gram: Tensor) -> Tensor:
+    """Closed-form min-norm weights of two gradients from their (..., 2, 2) Gram matrix.
+
+    α_1 = (G_22 − G_12) / ‖g_1 − g_2‖², α_2 = (G_11 − G_12) / ‖g_1 − g_2‖², clipped to [0, 1]: exactly
+    (1, 0) when ⟨g_1, g_2⟩ >= ‖g_1‖² (g_1 already decreases both losses at least as fast) and (0, 1)
+    in the mirror case. (Sener & Koltun's code returns 0.999/0.001 there instead, which leaves the
+    dominated task a 0.1% weight.) Equal gradients (G_11 = G_22 = G_12) get (½, ½). Runs on the
+    Gram's device, batched over leading dimensions, with no host synchronization.
+    """
+    g11, g22, g12 = gram[..., 0, 0], gram[..., 1, 1], gram[..., 0, 1]
+    den = g11 + g22 - 2.0 * g12                           # ‖g_1 − g_2‖² >= 0
+    safe = torch.where(den > 0, den, torch.ones_like(den))
+    a1 = torch.where(den > 0, ((g22 - g12) / safe).clamp(0.0, 1.0), torch.full_like(den, 0.5))
+    a2 = torch.where(den > 0, ((g11 - g12) / safe).clamp(0.0, 1.0), torch.full_like(den, 0.5))
+    return torch.stack([a1, a2], dim=-1)
+
+
+def solve_min_norm(gram: Tensor, *, method: str = "auto", rtol: float | None = None,
+                   atol: float | None = None, max_iter: int | None = None) -> MinNormSolution:
+    """Min-norm weights of the gradients whose Gram matrix is ``gram`` (..., K, K), with the
+    solution's duality gap and the solver's iteration count.
+
+    The iterative solvers stop when gap <= ``rtol``·‖d‖² + ``atol``·max_k ‖g_k‖² (defaults: active
+    set 1e-12 and 0, Frank-Wolfe 1e-4 and 1e-10; the absolute part matters when the origin is in
+    the hull, d → 0) or after ``max_iter`` iterations (defaults: 20K + 100 and 1000)."""
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+    g = check_gram(gram)
+    k = g.shape[-1]
+    lead = g.shape[:-2]
+    if method == "auto":
+        method = "closed_form" if k == 2 else "active_set"
+    if method == "closed_form":
+        if k != 2:
+            raise ValueError(f"the closed form solves two tasks; gram describes K={k} tasks")
+        weights = two_task_min_norm(g)
+        iterations = torch.zeros(lead, dtype=torch.long)
+        converged = torch.ones(lead, dtype=torch.bool)
+    else:
+        if rtol is not None and not 0.0 <= rtol < 1.0:
+            raise ValueError(f"rtol must lie in [0, 1), got {rtol}")
+        if atol is not None and not atol >= 0.0:
+            raise ValueError(f"atol must be >= 0, got {atol}")
+        if max_iter is not None and (not isinstance(max_iter, int) or max_iter < 0):
+            raise ValueError(f"max_iter must be a non-negative int, got {max_iter!r}")
+        flat = g.detach().reshape(-1, k, k).cpu().numpy()
+        if method == "active_set":
+            tol, floor = 1e-12 if rtol is None else rtol, 0.0 if atol is None else atol
+            results = [wolfe_min_norm(m, tol, max_iter, floor) for m in flat]
+        else:
+            tol, floor = 1e-4 if rtol is None else rtol, 1e-10 if atol is None else atol
+            cap = 1000 if max_iter is None else max_iter
+            results = [frank_wolfe_min_norm(m, tol, cap, floor) for m in flat]
+        weights = torch.from_numpy(np.stack([r[0] for r in results]).reshape(*lead, k)).to(g.device)
+        iterations = torch.tensor([r[1] for r in results], dtype=torch.long).reshape(lead)
+        converged = torch.tensor([r[2] for r in results], dtype=torch.bool).reshape(lead)
+    norm2 = (weights * (g @ weights.unsqueeze(-1)).squeeze(-1)).sum(-1)
+    return MinNormSolution(weights, duality_gap(g, weights), norm2, iterations, converged)
+
+
+def min_norm_weights_from_gram(gram: Tensor, *, method: str = "auto") -> Tensor:
+    """The min-norm weights α (..., K) on the simplex, from the Gram matrix G (..., K, K) of the task
+    gradients, in the Gram's floating dtype and on its device. See :func:`solve_min_norm`."""
+    weights = solve_min_norm(gram, method=method).weights
+    return weights.to(gram.dtype)
+
+
+def min_norm_weights(grads: Tensor, *, method: str = "auto") -> Tensor:
+    """The min-norm weights α on the simplex for task gradients ``grads`` (K, n), or (..., K, n)
+    for a batch of problems: α = argmin_{α∈Δ} ‖Σ_k α_k g_k‖². Returns (..., K) in ``grads``' dtype
+    and on its device. The Gram matrix is formed in float64 with one matrix product on the device;
+    for K > 2 the K×K problem is then solved exactly on the CPU (one small transfer)."""
+    return min_norm_weights_from_gram(gram_matrix(grads), method=method).to(grads.dtype)
