@@ -137,7 +137,8 @@ def fit(model: nn.Module, data: MultiTaskData | Iterator, *, steps: int | None =
     for step in range(steps):
         x, targets = next(sampler)
         if sampler.epoch != epoch:                      # a new epoch started with this batch
-            strategy.end_epoch(epoch_sum / epoch_count)
+            if epoch_count:
+                strategy.end_epoch(epoch_sum / epoch_count)
             epoch_sum, epoch_count, epoch = None, 0, sampler.epoch
         ctx = StepContext(model, tasks, optimizer, x, targets, step, epoch)
         step_losses, step_weights = strategy.step(ctx)

@@ -121,3 +121,13 @@ def dropdown(options, value, description: str) -> W.ValueWidget:
         raise ValueError(f"value must be one of the options, got {value!r}")
     return W.Dropdown(options=options, value=value, description=description,
                       style={"description_width": "initial"})
+
+
+def choice_slider(options, value, description: str) -> W.ValueWidget:
+    """A slider over a few discrete values (e.g. the points of a precomputed grid); ``options`` are
+    values or (label, value) pairs."""
+    options = list(options)
+    if value not in [o[1] if isinstance(o, tuple) else o for o in options]:
+        raise ValueError(f"value must be one of the options, got {value!r}")
+    return W.SelectionSlider(options=options, value=value, description=description,
+                             style={"description_width": "initial"})

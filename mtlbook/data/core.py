@@ -158,6 +158,6 @@ class EnsembleBatches:
         u = torch.rand(len(self.sizes), self.batch_size, generator=self.generator, dtype=torch.float64)
         pos = (u * self.sizes[:, None]).long().to(self.table.device)
         idx = torch.gather(self.table, 1, pos)                      # (E, B) row numbers
+        self.epoch = self._step // self.steps_per_epoch             # the epoch of this batch
         self._step += 1
-        self.epoch = self._step // self.steps_per_epoch
         return self.data.x[idx], tuple(y[idx] for y in self.data.targets)

@@ -19,17 +19,20 @@ class EqualWeighting(LossWeighting):
 
 
 class FixedWeights(LossWeighting):
-    """Constant weights chosen by the user (for example a grid point of a weight sweep)."""
+    """Constant weights chosen by the user (for example a grid point of a weight sweep). A (..., K)
+    tensor gives each of several side-by-side models its own weights (a zero drops a task)."""
 
     def __init__(self, weights: Sequence[float] | Tensor):
         w = torch.as_tensor(weights, dtype=torch.float32)
-        if w.dim() != 1 or len(w) < 1:
-            raise ValueError(f"weights must be a non-empty 1-D sequence, got shape {tuple(w.shape)}")
+        if w.dim() < 1 or w.shape[-1] < 1:
+            raise ValueError(f"weights must be a non-empty (..., K) sequence, got shape {tuple(w.shape)}")
         if not torch.isfinite(w).all() or (w < 0).any():
             raise ValueError(f"weights must be finite and non-negative, got {w.tolist()}")
         self.fixed = w
 
     def weights(self, losses: Tensor, ctx: StepContext | None = None) -> Tensor:
-        if losses.shape[-1] != len(self.fixed):
-            raise ValueError(f"got {losses.shape[-1]} task losses for {len(self.fixed)} fixed weights")
-        return self.fixed.to(losses).expand_as(losses)
+        try:
+            return self.fixed.to(losses).expand_as(losses)
+        except RuntimeError:
+            raise ValueError(f"fixed weights of shape {tuple(self.fixed.shape)} do not match task "
+                             f"losses of shape {tuple(losses.shape)}") from None
