@@ -15,6 +15,14 @@ os.environ.setdefault("MTLBOOK_MODE", "quick")
 os.environ["MTLBOOK_PROGRESS"] = "0"
 os.environ.setdefault("MTLBOOK_CACHE", "off")
 
+
+def pytest_configure(config):
+    # The unit tests' models are tiny: one intra-op thread, as mtlbook.setup() uses in quick mode
+    # (OpenMP's busy-waiting makes a second thread many times slower on a shared, busy CPU).
+    import torch
+
+    torch.set_num_threads(1)
+
 NOTEBOOK_BUDGET_S = 60.0                    # quick mode, 2-core machine (reported, never asserted)
 NOTEBOOK_HARD_LIMIT_S = 3 * NOTEBOOK_BUDGET_S
 REPO = Path(__file__).resolve().parent

@@ -13,6 +13,9 @@ agree without passing arguments around:
 - ``MTLBOOK_CACHE``: the results cache folder, or ``off`` (default ``~/.cache/mtlbook``).
 - ``MTLBOOK_OUTPUT``: set by ``make reproduce``; named figures and numbers are saved there.
 - ``MTLBOOK_PROGRESS``: ``0`` hides progress bars (the tests and the book build set it).
+- ``MTLBOOK_THREADS``: torch's intra-op threads, applied by ``mtlbook.setup()``: ``auto`` (default:
+  1 in quick mode, whose models are small and where OpenMP's busy-waiting on a shared or busy CPU
+  costs far more than a second thread gains; torch's own default in full mode) or a positive int.
 """
 
 from __future__ import annotations
@@ -41,6 +44,7 @@ class Config:
     cache_dir: Path | None = None
     output_dir: Path | None = None
     progress: bool = True
+    threads: int | None = 1
 
     @property
     def quick(self) -> bool:
@@ -81,6 +85,19 @@ def resolve_device(spec: str | torch.device, mode: str) -> torch.device:
     raise ValueError(f"MTLBOOK_DEVICE must be 'auto', 'cpu', 'cuda' or 'cuda:N', got {spec!r}")
 
 
+def _parse_threads(value: str, mode: str) -> int | None:
+    spec = value.strip().lower()
+    if spec == "auto":
+        return 1 if mode == "quick" else None
+    try:
+        n = int(spec)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise ValueError(f"MTLBOOK_THREADS must be 'auto' or a positive int, got {value!r}")
+    return n
+
+
 def from_env(environ: Mapping[str, str] | None = None) -> Config:
     """Build a :class:`Config` from ``MTLBOOK_*`` environment variables."""
     env = os.environ if environ is None else environ
@@ -95,6 +112,7 @@ def from_env(environ: Mapping[str, str] | None = None) -> Config:
         cache_dir=None if cache.strip().lower() == "off" else Path(cache),
         output_dir=Path(output) if output else None,
         progress=env.get("MTLBOOK_PROGRESS", "1") != "0",
+        threads=_parse_threads(env.get("MTLBOOK_THREADS", "auto"), mode),
     )
 
 

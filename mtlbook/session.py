@@ -24,13 +24,16 @@ def seed_everything(seed: int) -> torch.Generator:
 
 def setup(mode: str | None = None, seed: int | None = None, device: str | None = None) -> _config.Config:
     """Configure the session: mode, seed and device (arguments override ``MTLBOOK_*``), seeds every
-    random number generator, selects deterministic torch kernels and the book's plot style.
+    random number generator, selects deterministic torch kernels, torch's thread count
+    (``MTLBOOK_THREADS``) and the book's plot style.
 
     Returns the active :class:`mtlbook.config.Config`.
     """
     changes = {k: v for k, v in dict(mode=mode, seed=seed, device=device).items() if v is not None}
     cfg = _config.configure(**changes) if changes else _config.get()
     seed_everything(cfg.seed)
+    if cfg.threads is not None:
+        torch.set_num_threads(cfg.threads)
     torch.use_deterministic_algorithms(True, warn_only=True)
     warnings.filterwarnings("ignore", message=".*does not have a deterministic implementation.*")
     warnings.filterwarnings("ignore", category=UserWarning, module="torch.nn.modules.lazy")
