@@ -106,7 +106,7 @@ def execute(path: Path, figures_dir: Path, mode: str, timeout: int, progress: bo
         client = NotebookClient(nb, timeout=timeout, kernel_name="python3",
                                 resources={"metadata": {"path": str(path.parent)}},
                                 on_cell_executed=on_cell_executed, on_cell_error=on_cell_error)
-        client.execute()
+        client.execute(stderr=subprocess.DEVNULL)  # the kernel process's own log; cells' stderr is kept
     except CellExecutionError as e:
         index = failure.get("index")
         number = code_cells.index(index) + 1 if index in code_cells else "?"

@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -74,7 +75,7 @@ def cmd_record(paths: list[Path], timeout: int) -> int:
         nb = nbformat.read(path, as_version=4)
         start = time.perf_counter()
         NotebookClient(nb, timeout=timeout, kernel_name="python3",
-                       resources={"metadata": {"path": str(path.parent)}}).execute()
+                       resources={"metadata": {"path": str(path.parent)}}).execute(stderr=subprocess.DEVNULL)
         _write_atomic(path, _serialize(clean(nb)))
         print(f"{path}: recorded in {time.perf_counter() - start:.1f} s")
     return 0
