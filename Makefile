@@ -4,6 +4,8 @@
 PYTHON ?= .venv/bin/python
 MODE ?= quick
 ARGS ?=
+# Test workers: notebooks run one per worker (their cells in order), each kernel on one thread.
+WORKERS ?= auto
 
 ifeq ($(PYTHON),.venv/bin/python)
 INSTALL := .venv/.installed
@@ -17,7 +19,7 @@ reproduce: $(INSTALL)
 	MTLBOOK_MODE=$(MODE) $(PYTHON) -m mtlbook reproduce --out build
 
 test: $(INSTALL)
-	$(PYTHON) -m pytest $(ARGS)
+	$(PYTHON) -m pytest -n $(WORKERS) --maxprocesses 4 --dist loadscope $(ARGS)
 
 lab: $(INSTALL)
 	$(PYTHON) -m jupyter lab notebooks/
