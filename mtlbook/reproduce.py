@@ -137,7 +137,7 @@ def build_notebook(path: Path, out: Path, mode: str, timeout: int, progress: boo
     """Execute one notebook and write its executed copy, HTML page and figures under ``out``."""
     import nbformat
 
-    name = path.stem
+    name, out = path.stem, Path(out).resolve()
     figures_root = out / "figures"
     figures_root.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=figures_root))
@@ -240,6 +240,8 @@ def screenshot(index: Path, png: Path) -> bool:
 
 
 def reproduce(out: Path, notebooks: list[Path], mode: str, timeout: int, progress: bool = True) -> int:
+    """Build every notebook into ``out``; 0 on success, 1 (with the failing notebook and cell named)."""
+    out = Path(out).resolve()  # the kernels run in notebooks/: a relative path would land there
     out.mkdir(parents=True, exist_ok=True)
     results, start = [], time.perf_counter()
     for path in notebooks:

@@ -1,4 +1,5 @@
 import re
+from pathlib import Path
 
 import nbformat
 import pytest
@@ -45,6 +46,20 @@ def test_build_writes_notebook_page_and_figures(tmp_path):
     assert (tmp_path / "build" / "figures" / "09_test" / "line.png").exists()
     assert (tmp_path / "build" / "notebooks" / "09_test.html").read_text().count("<img") >= 1
     assert not [p for p in (tmp_path / "build" / "figures").iterdir() if p.name.startswith(".")]
+
+
+def test_relative_output_folder_collects_the_figures(tmp_path, monkeypatch):
+    # The kernel starts in the notebook's folder; figures must still land under the build folder.
+    (tmp_path / "nb").mkdir()
+    nb = _notebook(tmp_path / "nb" / "09_test.ipynb", [
+        "import matplotlib.pyplot as plt\nimport mtlbook as mb\nfig, ax = plt.subplots()\nax.plot([1, 2])",
+        "mb.report.figure(fig, 'line')",
+    ])
+    monkeypatch.chdir(tmp_path)
+    assert reproduce.reproduce(Path("build"), [nb], "quick", timeout=120, progress=False) == 0
+    assert (tmp_path / "build" / "figures" / "09_test" / "line.png").exists()
+    assert 'src="figures/09_test/line.png"' in (tmp_path / "build" / "index.html").read_text()
+    assert not (tmp_path / "nb" / "build").exists()
 
 
 def test_failure_names_notebook_and_cell_and_writes_nothing(tmp_path, capsys):
