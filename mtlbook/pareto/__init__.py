@@ -1,7 +1,13 @@
 """Continuous Pareto exploration (chapter 6): Hessian-vector products, MINRES, tangent directions,
 non-dominated fronts and hypervolume (Ma, Du & Matusik, ICML 2020)."""
 
+from mtlbook.pareto.fronts import dominates, domination_matrix, non_dominated, non_dominated_mask
 from mtlbook.pareto.hvp import ENGINES, HessianVectorProduct, hvp, module_loss
+from mtlbook.pareto.hypervolume import hypervolume, hypervolume_2d, hypervolume_3d
 from mtlbook.pareto.minres import MinresResult, minres
 
-__all__ = ["ENGINES", "HessianVectorProduct", "MinresResult", "hvp", "minres", "module_loss"]
+__all__ = [
+    "ENGINES", "HessianVectorProduct", "MinresResult", "dominates", "domination_matrix", "hvp",
+    "hypervolume", "hypervolume_2d", "hypervolume_3d", "minres", "module_loss", "non_dominated",
+    "non_dominated_mask",
+]
