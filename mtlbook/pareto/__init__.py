@@ -5,9 +5,11 @@ from mtlbook.pareto.fronts import dominates, domination_matrix, non_dominated, n
 from mtlbook.pareto.hvp import ENGINES, HessianVectorProduct, hvp, module_loss
 from mtlbook.pareto.hypervolume import hypervolume, hypervolume_2d, hypervolume_3d
 from mtlbook.pareto.minres import MinresResult, minres
+from mtlbook.pareto.tangents import (TangentResult, stationarity_weights, tangent_directions,
+                                     weighted_hvp)
 
 __all__ = [
-    "ENGINES", "HessianVectorProduct", "MinresResult", "dominates", "domination_matrix", "hvp",
+    "ENGINES", "HessianVectorProduct", "MinresResult", "TangentResult", "dominates", "domination_matrix", "hvp",
     "hypervolume", "hypervolume_2d", "hypervolume_3d", "minres", "module_loss", "non_dominated",
-    "non_dominated_mask",
+    "non_dominated_mask", "stationarity_weights", "tangent_directions", "weighted_hvp",
 ]
