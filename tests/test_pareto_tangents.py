@@ -41,6 +41,11 @@ def test_minres_tangents_are_tangent_to_the_pareto_set(x1, angle):
     normal = zdt2_variant_normal(x.detach())
     cos = res.unit() @ normal
     assert float(cos.abs().max()) < 1e-10
+    # Two Krylov steps suffice (the Hessian's range here is two-dimensional); one does not.
+    two = tangent_directions(op, jac, beta, rtol=0.0, maxiter=2)
+    assert float((two.unit() @ normal).abs().max()) < 1e-10
+    one = tangent_directions(op, jac, beta, rtol=0.0, maxiter=1)
+    assert float((one.unit() @ normal).abs().max()) > 1e-3
     # Gradient directions leave the set: they have a large normal component.
     grads = jac / torch.linalg.vector_norm(jac, dim=1, keepdim=True)
     assert float((grads @ normal).abs().min()) > 0.5
