@@ -15,7 +15,8 @@ several right-hand sides at once, the columns of b (n, K), each with its own Lan
 that one call of the operator multiplies K vectors. Every scalar stays a (K,) tensor on the device;
 the host is asked only every ``check_every`` iterations whether every column has converged
 (‖r_k‖ <= rtol·‖b‖) or broken down (β_{k+1} = 0: the Krylov space is invariant and x_k is exact).
-Converged columns are frozen, so each column's result is its own MINRES iterate.
+Converged columns are frozen, so each column's result is its own MINRES iterate (they still ride
+along in the batched operator call until every column has stopped or the next check).
 """
 
 from __future__ import annotations
@@ -147,7 +148,8 @@ def minres(a: Operator | Tensor, b: Tensor, *, shift: float = 0.0, x0: Tensor | 
         cs, sn = torch.where(active, new_cs, cs), torch.where(active, new_sn, sn)
         phibar = torch.where(active, new_sn * phibar, phibar)
         iterations = iterations + active.long()
-        anorm = torch.maximum(anorm, torch.sqrt(alfa * alfa + oldb * oldb + new_beta * new_beta))
+        anorm = torch.where(active, torch.maximum(anorm, torch.sqrt(alfa * alfa + oldb * oldb
+                                                                + new_beta * new_beta)), anorm)
         # Stop at rounding level: the residual cannot fall below eps (‖A‖‖x‖ + ‖b‖), and a
         # β_{k+1} at rounding level means the Krylov space is invariant (x is exact).
         floor = eps * (anorm * torch.linalg.vector_norm(x, dim=0) + bnorm)
