@@ -3,6 +3,7 @@
 from mtlbook.data.core import EnsembleBatches, EpochBatches, MultiTaskData, Split
 from mtlbook.data.multidigits import DERIVED_TASKS, multidigits
 from mtlbook.data.multimnist import multimnist, read_idx
+from mtlbook.data.pareto_toys import zdt2_variant, zdt2_variant_pareto_point
 from mtlbook.data.synthetic import related_regression, task_weight_vectors, teacher_tasks
 
 __all__ = [

@@ -1,0 +1,107 @@
+"""Tangent directions of the local Pareto set at a Pareto-stationary point (Ma, Du & Matusik, ICML
+2020, §4.1, eq. 6; after Hillermeier, 2001).
+
+At a Pareto-stationary x* with weights α on the simplex, Σ_i α_i ∇f_i(x*) = 0. Following the set of
+such points along a curve x(t) with weights α(t) and differentiating the stationarity condition gives
+
+    H_α v = −Σ_i α̇_i ∇f_i = Jᵀβ,    H_α = Σ_i α_i ∇²f_i(x*),  J = [∇f_1; ...; ∇f_m]  (m × n),
+
+so the tangent directions v are H_α⁻¹Jᵀβ for β ∈ ℝᵐ. β is the velocity of the weights along the
+front (up to sign), not a loss weight: β = e_i gives the direction that trades f_i against the
+others. A step x* − s v changes the losses by Δf ≈ −s J v to first order; for β = e_i,
+∇f_iᵀv = ṽᵀH_α ṽ (ṽ = H_α⁻¹∇f_i), so the step lowers f_i (and raises the others) when H_α is
+positive definite along ṽ, as near a convex part of the front, and raises it where the front is
+concave (the ZDT2-variant), where H_α has negative curvature along the set. β ∝ α gives Jᵀα = 0 and
+no motion. The system is solved matrix-free by MINRES,
+with a damping λ, (H_α + λI) v = Jᵀβ (the paper's code uses λ = 0.1 for networks): λ → ∞ turns v
+into the gradient of the β-weighted sum of the losses.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from mtlbook.aggregation import min_norm_weights
+from mtlbook.pareto.hvp import HessianVectorProduct
+from mtlbook.pareto.minres import MinresResult, minres
+
+
+@dataclass
+class TangentResult:
+    """``directions`` (K, n): the solutions v_k of (H_α + λI) v = Jᵀβ_k, one row per β_k (not
+    normalized); ``rhs`` (K, n) the right-hand sides Jᵀβ_k; ``solve`` MINRES's report."""
+
+    directions: Tensor
+    rhs: Tensor
+    solve: MinresResult
+
+    def unit(self) -> Tensor:
+        """The directions scaled to unit length (rows)."""
+        return self.directions / torch.linalg.vector_norm(self.directions, dim=1, keepdim=True)
+
+
+def stationarity_weights(jacobian: Tensor) -> Tensor:
+    """The weights α of a Pareto-stationary point: the min-norm weights of the rows of J (m, n)
+    (Sener & Koltun 2018; chapter 4's solver)."""
+    if not isinstance(jacobian, Tensor) or jacobian.dim() != 2:
+        raise ValueError(f"jacobian must be a tensor of shape (m, n), got "
+                         f"{tuple(jacobian.shape) if isinstance(jacobian, Tensor) else type(jacobian).__name__}")
+    return min_norm_weights(jacobian)
+
+
+def weighted_hvp(losses_fn: Callable[[Sequence[Tensor]], Tensor], params: Sequence[Tensor],
+                 alpha: Tensor, *, engine: str = "graph") -> HessianVectorProduct:
+    """The operator v ↦ H_α v = Σ_i α_i ∇²f_i v for losses_fn(tensors) -> (m,) losses; α (m,) is
+    held constant (detached)."""
+    if not isinstance(alpha, Tensor) or alpha.dim() != 1:
+        raise ValueError(f"alpha must be a tensor of shape (m,), got "
+                         f"{tuple(alpha.shape) if isinstance(alpha, Tensor) else type(alpha).__name__}")
+    weights = alpha.detach()
+
+    def loss_fn(tensors: Sequence[Tensor]) -> Tensor:
+        losses = losses_fn(tensors)
+        if not isinstance(losses, Tensor) or losses.shape != weights.shape:
+            got = tuple(losses.shape) if isinstance(losses, Tensor) else type(losses).__name__
+            raise ValueError(f"losses_fn must return {tuple(weights.shape)} losses to match alpha, got {got}")
+        return (weights.to(losses.dtype) * losses).sum()
+
+    return HessianVectorProduct(loss_fn, params, engine=engine)
+
+
+def tangent_directions(hessian: Callable[[Tensor], Tensor] | Tensor, jacobian: Tensor, beta: Tensor, *,
+                       damping: float = 0.0, x0: Tensor | None = None, rtol: float = 1e-8,
+                       maxiter: int | None = None, check_every: int = 10) -> TangentResult:
+    """Solve (H_α + λI) v_k = Jᵀβ_k for every β_k at once (one MINRES call, K columns).
+
+    ``hessian``: an operator mapping rows (K, n) to H_α rows (K, n) (e.g. :func:`weighted_hvp`) or a
+    dense symmetric (n, n) tensor. ``jacobian`` J (m, n); ``beta`` (m,) or (K, m); ``damping`` λ >= 0;
+    ``x0`` (K, n) warm starts. Returns the K directions as rows.
+    """
+    if not isinstance(jacobian, Tensor) or jacobian.dim() != 2:
+        raise ValueError(f"jacobian must be a tensor of shape (m, n), got "
+                         f"{tuple(jacobian.shape) if isinstance(jacobian, Tensor) else type(jacobian).__name__}")
+    m, n = jacobian.shape
+    if not isinstance(beta, Tensor):
+        raise TypeError(f"beta must be a tensor of shape (m,) or (K, m), got {type(beta).__name__}")
+    betas = beta.unsqueeze(0) if beta.dim() == 1 else beta
+    if betas.dim() != 2 or betas.shape[1] != m:
+        raise ValueError(f"beta must have shape ({m},) or (K, {m}) to match jacobian, got {tuple(beta.shape)}")
+    if not damping >= 0.0:
+        raise ValueError(f"damping must be >= 0, got {damping}")
+    rhs = betas.to(jacobian.dtype) @ jacobian            # (K, n): rows Jᵀβ_k
+    if isinstance(hessian, Tensor):
+        op: Callable[[Tensor], Tensor] | Tensor = hessian.to(jacobian.dtype)
+    elif callable(hessian):
+        op = lambda cols: hessian(cols.mT).mT             # noqa: E731  columns <-> rows
+    else:
+        raise TypeError(f"hessian must be a callable or an (n, n) tensor, got {type(hessian).__name__}")
+    if x0 is not None and (not isinstance(x0, Tensor) or x0.shape != rhs.shape):
+        raise ValueError(f"x0 must have shape {tuple(rhs.shape)}, got "
+                         f"{tuple(x0.shape) if isinstance(x0, Tensor) else type(x0).__name__}")
+    solve = minres(op, rhs.mT.contiguous(), shift=-float(damping), x0=None if x0 is None else x0.mT.contiguous(),
+                   rtol=rtol, maxiter=maxiter, check_every=check_every)
+    return TangentResult(solve.solution.mT, rhs, solve)
