@@ -46,3 +46,14 @@ def check_num_tasks(num_tasks: int) -> int:
 def normalized(w: Tensor) -> Tensor:
     """Rescale weights (..., K) so that they sum to K."""
     return w * (w.shape[-1] / w.sum(-1, keepdim=True))
+
+
+def task_gradient_norms(losses: Tensor, params: list[Tensor]) -> Tensor:
+    """‖∇_θ L_k‖₂ over the tensors ``params`` for each task loss of ``losses`` (K,): K backward passes
+    that stop at ``params``; the graph is kept. A parameter a task does not use counts as zero."""
+    norms = []
+    for k in range(losses.shape[0]):
+        grads = torch.autograd.grad(losses[k], params, retain_graph=True, allow_unused=True)
+        norms.append(torch.sqrt(sum((g.pow(2).sum() for g in grads if g is not None),
+                                    losses.new_zeros(()))))
+    return torch.stack(norms)

@@ -17,7 +17,7 @@ import torch
 from torch import Tensor
 
 from mtlbook.strategy import StepContext
-from mtlbook.weighting.base import LossWeighting, check_losses
+from mtlbook.weighting.base import LossWeighting, check_losses, task_gradient_norms
 
 SCHEMES = ("equal", "initial", "prior", "realtime", "gradnorm")
 
@@ -125,12 +125,7 @@ class GradientNormWeighting(LossWeighting):
         model = ctx.model
         params = list(model.shared_parameters()) if hasattr(model, "shared_parameters") \
             else [p for p in model.parameters() if p.requires_grad]
-        norms = []
-        for k in range(losses.shape[0]):
-            g = torch.autograd.grad(losses[k], params, retain_graph=True, allow_unused=True)
-            norms.append(torch.sqrt(sum((x.pow(2).sum() for x in g if x is not None),
-                                        losses.new_zeros(()))))
-        w = 1.0 / torch.stack(norms).clamp_min(self.eps)
+        w = 1.0 / task_gradient_norms(losses, params).clamp_min(self.eps)
         (w * losses).sum().backward()
         return w
 
