@@ -9,23 +9,10 @@ from __future__ import annotations
 import torch
 
 from benchmarks.common import interleaved, pick_device, print_table, write_results
-from mtlbook import weighting as W
 from mtlbook.models import hard_sharing
 from mtlbook.strategy import StepContext
 from mtlbook.tasks import Task
-
-METHODS = {
-    "equal": lambda k: W.EqualWeighting(),
-    "initial_loss": lambda k: W.InitialLossWeighting(),
-    "realtime_loss": lambda k: W.RealTimeLossWeighting(),
-    "uncertainty": lambda k: W.UncertaintyWeighting(k, ["classification"] * k),
-    "dwa": lambda k: W.DynamicWeightAverage(k),
-    "random": lambda k: W.RandomLossWeighting(k, normalize=True),
-    "dtp": lambda k: W.DynamicTaskPrioritization(k, normalize=True),
-    "lbtw": lambda k: W.LossBalancedTaskWeighting(k),
-    "gradnorm_last_layer": lambda k: W.GradNorm(k),
-    "gradient_norm_all_shared": lambda k: W.GradientNormWeighting(),
-}
+from mtlbook.weighting import METHODS, make_weighting
 
 
 def main(quick: bool = False, device: str = "auto") -> None:
@@ -36,10 +23,10 @@ def main(quick: bool = False, device: str = "auto") -> None:
     x = torch.randn(batch, 1, 10, 10, device=dev)
     targets = tuple(torch.randint(0, 10, (batch,), device=dev) for _ in tasks)
     steps = {}
-    for name, make in METHODS.items():
+    for name in METHODS:
         net = hard_sharing(tasks, (1, 10, 10), width=width, depth=depth).to(dev)
         opt = torch.optim.Adam(net.parameters(), lr=1e-4)
-        strategy = make(k)
+        strategy = make_weighting(name, tasks)
         ctx = StepContext(net, tasks, opt, x, targets, 0, 0)
 
         def one(strategy=strategy, ctx=ctx):
