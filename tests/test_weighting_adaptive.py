@@ -247,3 +247,22 @@ def test_gradnorm_bad_input():
         GradNorm(2).step(plain)
     with pytest.raises(ValueError, match="losses must have 3 tasks"):
         GradNorm(3).step(plain)
+
+
+def test_uncertainty_learned_sigma_tracks_task_noise():
+    torch.manual_seed(0)
+    x = torch.randn(512, 5)
+    noise = (0.1, 1.0)
+    targets = tuple(x @ torch.randn(5, 1) + s * torch.randn(512, 1) for s in noise)
+    net = LinearToy(2)
+    net.shared = nn.Linear(5, 6)
+    uw = UncertaintyWeighting(2, lr=0.05)
+    ctx = toy_context(net, (1.0, 1.0), opt=torch.optim.Adam(net.parameters(), lr=0.05))
+    ctx.x, ctx.targets = x, targets
+    for step in range(400):
+        ctx.step = step
+        uw.step(ctx)
+    sigma = torch.exp(uw.log_vars.detach() / 2)          # e^{s/2} = σ
+    assert torch.allclose(sigma, torch.tensor(noise), rtol=0.2), sigma
+    w = uw.raw_weights().detach()
+    assert w[0] / w[1] > 50, "the low-noise task gets ≈ (1/0.1)² = 100 times the weight"
