@@ -30,6 +30,8 @@ class GradNorm(Strategy):
     Every step: the model is updated with Σ w_k L_k (w held fixed, heads weighted too); L_grad (see
     :func:`gradnorm_loss`) gives ∂/∂w, and the weights' own optimizer (Adam, ``lr``) steps; then the
     weights are clipped at ``min_weight`` and renormalized to Σw = K. L(0) is the first step's loss.
+    The paper gives neither the weights' learning rate nor its optimizer; ``lr`` = 0.025 is a default
+    of this package, not the paper's.
     ``layer``: a function of the model giving W's module (default ``model.last_shared_layer()``).
     α (``alpha``) is the asymmetry: 0 equalizes the G_k, larger values pull slow tasks harder.
     State: ``task_weights`` (an ``nn.Parameter`` (K,)), ``initial_losses``, ``optimizer``.
