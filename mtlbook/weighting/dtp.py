@@ -1,0 +1,79 @@
+"""Dynamic task prioritization (Guo, Haque, Huang, Yeung & Fei-Fei, ECCV 2018, eqs. 3-5)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+from torch import Tensor
+
+from mtlbook.strategy import StepContext
+from mtlbook.weighting.base import LossWeighting, check_losses, check_num_tasks, normalized
+
+
+def focal_task_weights(kpi: Tensor, gamma: Tensor | float = 1.0) -> Tensor:
+    """Task-level focal weights FL(κ; γ) = −(1 − κ)^γ log κ for KPIs κ in (0, 1]: the lower a task's
+    KPI (the harder the task), the larger its weight. Note the size: κ = 0.9, γ = 1 gives 0.0105."""
+    check_losses(kpi, name="kpi")
+    if bool(((kpi <= 0) | (kpi > 1)).any()):
+        raise ValueError(f"kpi must lie in (0, 1], got {kpi.tolist()}")
+    g = torch.as_tensor(gamma, dtype=kpi.dtype, device=kpi.device)
+    if not bool(torch.isfinite(g).all()) or bool((g < 0).any()):
+        raise ValueError(f"gamma must be finite and >= 0, got {g.tolist()}")
+    return -(1 - kpi).pow(g) * kpi.log()
+
+
+def accuracy_kpi(ctx: StepContext) -> Tensor:
+    """The default KPI: each task's accuracy on the current batch (classification tasks only)."""
+    if any(t.kind != "classification" for t in ctx.tasks):
+        raise ValueError("the default KPI is accuracy and needs classification tasks; pass kpi=... "
+                         "(a function of the StepContext returning K values in [0, 1]) for others")
+    return torch.stack([t.metric(o, y) for t, o, y in zip(ctx.tasks, ctx.outputs, ctx.targets)], -1)
+
+
+class DynamicTaskPrioritization(LossWeighting):
+    """DTP: w_k = FL(κ̄_k; γ_k), κ̄_k = a κ_k + (1 − a) κ̄_k(prev), an EMA of each task's KPI.
+
+    ``kpi``: a function of the StepContext giving the batch KPIs (default: accuracy). κ̄ starts at the
+    first batch's KPI and is clipped to ``kpi_range`` before the focal weight (log 0 and weight 0 are
+    avoided). The raw weights are ≪ 1 and shrink as KPIs improve, which lowers the effective learning
+    rate; ``normalize=True`` returns K·w/Σw instead. State: ``kpi_ema`` (K,). Heads are weighted too.
+    """
+
+    def __init__(self, num_tasks: int, gamma: float = 1.0, smoothing: float = 0.9, *,
+                 kpi: Callable[[StepContext], Tensor] | None = None,
+                 kpi_range: tuple[float, float] = (0.01, 0.99), normalize: bool = False):
+        self.num_tasks = check_num_tasks(num_tasks)
+        if not 0 <= gamma < float("inf"):
+            raise ValueError(f"gamma must be finite and >= 0, got {gamma!r}")
+        if not 0 < smoothing <= 1:
+            raise ValueError(f"smoothing must be in (0, 1], got {smoothing!r}")
+        lo, hi = kpi_range
+        if not 0 < lo <= hi <= 1:
+            raise ValueError(f"kpi_range must satisfy 0 < low <= high <= 1, got {kpi_range!r}")
+        self.gamma, self.smoothing, self.kpi_range = float(gamma), float(smoothing), (lo, hi)
+        self.kpi = accuracy_kpi if kpi is None else kpi
+        self.normalize = bool(normalize)
+        self.kpi_ema: Tensor | None = None
+
+    def update_kpi(self, kpi: Tensor) -> Tensor:
+        """Fold one batch's KPIs (K,) into the EMA and return it."""
+        check_losses(kpi, self.num_tasks, "kpi")
+        if bool(((kpi < 0) | (kpi > 1)).any()):
+            raise ValueError(f"kpi must lie in [0, 1], got {kpi.tolist()}")
+        kpi = kpi.detach()
+        self.kpi_ema = kpi.clone() if self.kpi_ema is None else \
+            self.smoothing * kpi + (1 - self.smoothing) * self.kpi_ema.to(kpi)
+        return self.kpi_ema
+
+    def current_weights(self) -> Tensor:
+        if self.kpi_ema is None:
+            raise ValueError("no KPI has been recorded yet: call update_kpi() or train a step first")
+        w = focal_task_weights(self.kpi_ema.clamp(*self.kpi_range), self.gamma)
+        return normalized(w) if self.normalize else w
+
+    def weights(self, losses: Tensor, ctx: StepContext | None = None) -> Tensor:
+        check_losses(losses, self.num_tasks)
+        if ctx is not None:
+            self.update_kpi(self.kpi(ctx))
+        return self.current_weights().to(losses)

@@ -1,0 +1,93 @@
+"""GradNorm (Chen, Badrinarayanan, Lee & Rabinovich, ICML 2018, eqs. 1-2 and Algorithm 1)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+from torch import Tensor, nn
+
+from mtlbook.strategy import StepContext, Strategy
+from mtlbook.weighting.base import check_losses, check_num_tasks, task_gradient_norms
+
+
+def gradnorm_loss(weights: Tensor, grad_norms: Tensor, losses: Tensor, initial_losses: Tensor,
+                  alpha: float) -> Tensor:
+    """L_grad = Σ_k |G_k − Ḡ · r_k^α|, G_k = w_k ‖∇_W L_k‖, Ḡ = mean G, r_k = L̃_k / mean L̃,
+    L̃_k = L_k / L_k(0). The target Ḡ · r^α is held constant (detached), so L_grad is differentiated
+    through G_k = w_k ‖∇_W L_k‖ only, i.e. with respect to the weights."""
+    g = weights * grad_norms.detach()
+    ratio = losses.detach() / initial_losses
+    r = ratio / ratio.mean()
+    target = (g.mean() * r.pow(alpha)).detach()
+    return (g - target).abs().sum()
+
+
+class GradNorm(Strategy):
+    """GradNorm: learn loss weights w so that the weighted gradient norms G_k = ‖∇_W w_k L_k‖ on the
+    last shared layer W follow each task's relative inverse training rate r_k^α.
+
+    Every step: the model is updated with Σ w_k L_k (w held fixed, heads weighted too); L_grad (see
+    :func:`gradnorm_loss`) gives ∂/∂w, and the weights' own optimizer (Adam, ``lr``) steps; then the
+    weights are clipped at ``min_weight`` and renormalized to Σw = K. L(0) is the first step's loss.
+    The paper gives neither the weights' learning rate nor its optimizer; ``lr`` = 0.025 is a default
+    of this package, not the paper's.
+    ``layer``: a function of the model giving W's module (default ``model.last_shared_layer()``).
+    α (``alpha``) is the asymmetry: 0 equalizes the G_k, larger values pull slow tasks harder.
+    State: ``task_weights`` (an ``nn.Parameter`` (K,)), ``initial_losses``, ``optimizer``.
+    Cost: K extra backward passes that stop at W.
+    """
+
+    def __init__(self, num_tasks: int, alpha: float = 1.5, *, lr: float = 0.025,
+                 layer: Callable[[nn.Module], nn.Module] | None = None, min_weight: float = 1e-6):
+        self.num_tasks = check_num_tasks(num_tasks)
+        if not 0 <= alpha < float("inf"):
+            raise ValueError(f"alpha must be finite and >= 0, got {alpha!r}")
+        if not lr > 0:
+            raise ValueError(f"lr must be > 0, got {lr!r}")
+        if not 0 < min_weight < 1:
+            raise ValueError(f"min_weight must be in (0, 1), got {min_weight!r}")
+        self.alpha, self.min_weight = float(alpha), float(min_weight)
+        self.layer = layer
+        self.task_weights = nn.Parameter(torch.ones(num_tasks))
+        self.optimizer = torch.optim.Adam([self.task_weights], lr=lr)
+        self.initial_losses: Tensor | None = None
+
+    def _layer_parameters(self, model: nn.Module) -> list[Tensor]:
+        if self.layer is not None:
+            module = self.layer(model)
+        elif hasattr(model, "last_shared_layer"):
+            module = model.last_shared_layer()
+        else:
+            raise ValueError(f"{type(model).__name__} has no last_shared_layer(): pass layer=... "
+                             "to name GradNorm's W")
+        params = [p for p in module.parameters() if p.requires_grad]
+        if not params:
+            raise ValueError("GradNorm's layer W has no trainable parameters")
+        return params
+
+    def step(self, ctx: StepContext) -> tuple[Tensor, Tensor]:
+        ctx.optimizer.zero_grad(set_to_none=True)
+        self.optimizer.zero_grad(set_to_none=True)
+        losses = ctx.compute_losses()
+        check_losses(losses.detach(), self.num_tasks)
+        if losses.dim() != 1:
+            raise ValueError(f"GradNorm needs losses (K,) of one model, got {tuple(losses.shape)}")
+        w = self.task_weights
+        if w.device != losses.device:
+            w.data = w.data.to(losses.device)
+        if self.initial_losses is None:
+            if bool((losses.detach() <= 0).any()):
+                raise ValueError(f"GradNorm needs positive initial losses, got {losses.tolist()}")
+            self.initial_losses = losses.detach().clone()
+        params = self._layer_parameters(ctx.model)
+        norms = task_gradient_norms(losses, params)
+        used = w.detach().clone()
+        (used * losses).sum().backward()
+        gradnorm_loss(w, norms, losses, self.initial_losses, self.alpha).backward()
+        ctx.optimizer.step()
+        self.optimizer.step()
+        with torch.no_grad():
+            w.clamp_(min=self.min_weight)
+            w.mul_(self.num_tasks / w.sum())
+        return losses.detach(), used
