@@ -2,5 +2,10 @@
 budget, affinity-propagation grouping, and selective task group updates."""
 
 from mtlbook.grouping.affinity import AffinityTracker, lookahead_affinity
+from mtlbook.grouping.selection import (NetworkSelection, exhaustive_selection, greedy_selection,
+                                        group_scores, select_networks)
 
-__all__ = ["AffinityTracker", "lookahead_affinity"]
+__all__ = [
+    "AffinityTracker", "NetworkSelection", "exhaustive_selection", "greedy_selection",
+    "group_scores", "lookahead_affinity", "select_networks",
+]
