@@ -101,3 +101,21 @@ def test_tracker_averages_over_training():
     assert tracker.count == 4 and len(tracker.history) == 4
     torch.testing.assert_close(tracker.mean, torch.stack(tracker.history).mean(0))
     assert torch.isfinite(tracker.mean).all()
+
+
+def test_tag_recovers_planted_pairs():
+    """Averaged over joint training, Ẑ on two planted task pairs selects the pairs (B = 2)."""
+    from mtlbook.data import related_regression
+    from mtlbook.grouping import group_tasks, select_networks
+    from mtlbook.models import hard_sharing
+
+    split = related_regression(n_train=1024, n_test=256, num_groups=2, group_size=2,
+                               correlation=0.95, dim=20, num_sines=2, seed=0)
+    torch.manual_seed(1)
+    model = hard_sharing(split.tasks, 20, width=16)
+    tracker = AffinityTracker(3e-3, every=2)
+    fit(model, split.train, steps=100, batch_size=64, lr=3e-3, strategy=tracker, progress=False, seed=1)
+    z = tracker.mean
+    assert z[0, 1] > 0 and z[2, 3] > 0 and z[0, 1] > z[0, 2] and z[2, 3] > z[2, 0]
+    assert select_networks(z, 2).groups == ((0, 1), (2, 3))
+    assert group_tasks(z) == ((0, 1), (2, 3))

