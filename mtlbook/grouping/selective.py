@@ -64,7 +64,8 @@ class SelectiveGroupUpdates(Strategy):
         k = self.num_tasks
         if self.affinity is None:
             self.affinity = torch.zeros(k, k, dtype=before.dtype, device=before.device)
-        a = (1.0 - after / before) / len(group)                        # a_j for every target j
+        safe = before.clamp_min(torch.finfo(before.dtype).tiny)        # a zero loss: no division by 0
+        a = (1.0 - after / safe) / len(group)                          # a_j for every target j
         members = torch.tensor(group, device=before.device)
         in_group = torch.zeros(k, dtype=torch.bool, device=before.device)
         in_group[members] = True
@@ -103,6 +104,9 @@ class SelectiveGroupUpdates(Strategy):
             ctx.optimizer.zero_grad(set_to_none=True)
             losses = ctx.compute_losses()
             self.forward_passes += 1
+            if losses.dim() != 1:
+                raise ValueError(f"selective group updates train one model (losses of shape (K,)), "
+                                 f"got losses of shape {tuple(losses.shape)}")
             if before is not None:
                 self.credit(prev, before, losses.detach())
             if first is None:
