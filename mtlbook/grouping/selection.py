@@ -12,7 +12,8 @@ which uses −10⁶: a one-task network serves its task only if nothing else can
 NP-hard (Standley et al., ICML 2020). :func:`select_networks` searches exhaustively for K ≤ 8 tasks
 and B ≤ 3 (all 2^K − 1 groups, vectorised over combinations), and otherwise runs a greedy forward
 selection followed by single-swap local search (see :func:`greedy_selection`). Among equally good
-selections the one with fewer networks wins.
+selections the one with fewer networks wins; remaining exact ties go to the first in enumeration
+order (groups by size, then lexicographically), so only tie-free results are independent of task order.
 """
 
 from __future__ import annotations
