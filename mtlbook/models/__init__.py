@@ -4,9 +4,10 @@ from mtlbook.models.backbones import backbone, hard_sharing, heads_for, mlp, sin
 from mtlbook.models.base import (HardSharing, InputShape, MultiTaskModel, SingleTaskNetworks,
                                  copy_parameters_, count_parameters)
 from mtlbook.models.ensemble import EnsembleHardSharing, EnsembleLinear, EnsembleMLP
+from mtlbook.models.soft_sharing import PenalizedStrategy, SoftSharing, soft_sharing
 
 __all__ = [
     "EnsembleHardSharing", "EnsembleLinear", "EnsembleMLP", "HardSharing", "InputShape",
-    "MultiTaskModel", "SingleTaskNetworks", "backbone", "copy_parameters_", "count_parameters",
-    "hard_sharing", "heads_for", "mlp", "single_task_networks", "small_cnn",
+    "MultiTaskModel", "PenalizedStrategy", "SingleTaskNetworks", "SoftSharing", "backbone", "copy_parameters_", "count_parameters",
+    "hard_sharing", "heads_for", "mlp", "single_task_networks", "small_cnn", "soft_sharing",
 ]
