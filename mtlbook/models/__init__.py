@@ -3,11 +3,12 @@
 from mtlbook.models.backbones import backbone, hard_sharing, heads_for, mlp, single_task_networks, small_cnn
 from mtlbook.models.base import (HardSharing, InputShape, MultiTaskModel, SingleTaskNetworks,
                                  copy_parameters_, count_parameters)
+from mtlbook.models.cross_stitch import CrossStitch, cross_stitch
 from mtlbook.models.ensemble import EnsembleHardSharing, EnsembleLinear, EnsembleMLP
 from mtlbook.models.soft_sharing import PenalizedStrategy, SoftSharing, soft_sharing
 
 __all__ = [
-    "EnsembleHardSharing", "EnsembleLinear", "EnsembleMLP", "HardSharing", "InputShape",
+    "CrossStitch", "EnsembleHardSharing", "EnsembleLinear", "EnsembleMLP", "HardSharing", "InputShape",
     "MultiTaskModel", "PenalizedStrategy", "SingleTaskNetworks", "SoftSharing", "backbone", "copy_parameters_", "count_parameters",
-    "hard_sharing", "heads_for", "mlp", "single_task_networks", "small_cnn", "soft_sharing",
+    "cross_stitch",     "hard_sharing", "heads_for", "mlp", "single_task_networks", "small_cnn", "soft_sharing",
 ]
