@@ -5,10 +5,11 @@ from mtlbook.models.base import (HardSharing, InputShape, MultiTaskModel, Single
                                  copy_parameters_, count_parameters)
 from mtlbook.models.cross_stitch import CrossStitch, cross_stitch
 from mtlbook.models.ensemble import EnsembleHardSharing, EnsembleLinear, EnsembleMLP
+from mtlbook.models.mmoe import MixtureOfExperts, mmoe, omoe, shared_bottom
 from mtlbook.models.soft_sharing import PenalizedStrategy, SoftSharing, soft_sharing
 
 __all__ = [
     "CrossStitch", "EnsembleHardSharing", "EnsembleLinear", "EnsembleMLP", "HardSharing", "InputShape",
-    "MultiTaskModel", "PenalizedStrategy", "SingleTaskNetworks", "SoftSharing", "backbone", "copy_parameters_", "count_parameters",
-    "cross_stitch",     "hard_sharing", "heads_for", "mlp", "single_task_networks", "small_cnn", "soft_sharing",
+    "MixtureOfExperts", "MultiTaskModel", "PenalizedStrategy", "SingleTaskNetworks", "SoftSharing", "backbone", "copy_parameters_", "count_parameters",
+    "cross_stitch",     "hard_sharing", "heads_for", "mlp", "mmoe", "omoe", "shared_bottom", "single_task_networks", "small_cnn", "soft_sharing",
 ]
