@@ -56,3 +56,14 @@ def test_bad_alpha_raises():
         cross_stitch(TASKS, SHAPE, alpha_same=float("nan"))
     with pytest.raises(ValueError, match="alpha_diff"):
         cross_stitch(TASKS, SHAPE, alpha_diff="0.1")
+
+
+@pytest.mark.parametrize("kind", ["mlp", "cnn"])
+def test_all_ones_units_give_every_head_the_same_features(kind):
+    """The pitfall of an all-ones init: the tasks start hard-shared, not independent."""
+    torch.manual_seed(0)
+    net = cross_stitch(TASKS, SHAPE, kind=kind, width=8, alpha_same=1.0, alpha_diff=1.0)
+    feats = net.features(torch.rand(4, *SHAPE))
+    assert all(torch.equal(feats[0], f) for f in feats[1:])
+    near = cross_stitch(TASKS, SHAPE, kind=kind, width=8).features(torch.rand(4, *SHAPE))
+    assert not torch.allclose(near[0], near[1])

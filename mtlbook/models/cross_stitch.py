@@ -10,11 +10,12 @@ applied at every location (i, j) and channel of a feature map. Its gradients are
 Initialization. The paper initializes each unit as a convex combination near the identity,
 α_same = 0.9 on the diagonal and α_diff = 0.1 off it (for K = 2 the rows sum to one; for K tasks we
 use the same two values). Some public implementations initialize the units to **all ones**
-instead. That is a pitfall: with α = 1 every task receives the *same* mixed activation Σ_j x_j at
-every layer, so the K columns start out as one hard-shared network with K times the input to each
-layer; the sum of K activations also doubles (for K = 2) the scale at each stitched layer, and
-gradient descent must first break the symmetry before any task can specialise. Near-identity
-units start from K almost independent networks and let the data decide how much to share.
+instead. That is a pitfall: with α = 1 every row of the unit is the same, so every task receives the
+same mixed activation Σ_j x_j after every stage and every head reads the same features. The model
+starts as one hard-shared network (each layer the sum of the K columns' layers) with activations
+about K times larger at each stitched layer, and gradient descent must first break this symmetry
+before any task can specialise. Near-identity units start from K almost independent networks and
+let the data decide how much to share.
 ``alpha_same = 1, alpha_diff = 0`` is exactly K independent networks.
 
 The paper raises the learning rate of the α by 10²–10³; put ``model.alpha_parameters()`` in its

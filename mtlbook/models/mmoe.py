@@ -1,7 +1,7 @@
 """Multi-gate mixture of experts (Ma, Zhao, Yi, Chen, Hong & Chi, KDD 2018), with its baselines.
 
 n experts f_i (one Linear–ReLU layer each) read a shared representation z(x); task k's tower h^k
-reads a gated mixture of them (eq. 6–7):
+reads a gated mixture of them:
 
     y_k = h^k(f^k(x)),   f^k(x) = Σ_{i=1}^n g^k(x)_i f_i(x),   g^k(x) = softmax(W_gk z(x)),  W_gk ∈ R^{n×d}.
 

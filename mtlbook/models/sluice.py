@@ -3,7 +3,7 @@ AAAI 2019).
 
 One column per task, as in cross-stitch, but the output h_{k,l} of stage l of task k is split into G
 subspaces along its features (channels for a feature map), h_{k,l} = [h_{k,l,1}, ..., h_{k,l,G}],
-and one (K·G)×(K·G) matrix α_l mixes *all subspaces of all tasks* (eq. 1 for K = G = 2):
+and one (K·G)×(K·G) matrix α_l mixes *all subspaces of all tasks* (for K = G = 2):
 
     [h̃_{A,1}, h̃_{A,2}, h̃_{B,1}, h̃_{B,2}]ᵀ = α_l [h_{A,1}, h_{A,2}, h_{B,1}, h_{B,2}]ᵀ.
 
