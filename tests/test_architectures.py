@@ -5,7 +5,7 @@ import torch
 
 import mtlbook as mb
 from mtlbook.data.core import MultiTaskData
-from mtlbook.models import (PenalizedStrategy, cross_stitch, mmoe, mtan, omoe, shared_bottom, sluice,
+from mtlbook.models import (PenalizedStrategy, cross_stitch, mmoe, mrn, mtan, omoe, shared_bottom, sluice,
                             soft_sharing)
 from mtlbook.weighting import EqualWeighting
 
@@ -16,6 +16,7 @@ FACTORIES = {
     "cross_stitch": lambda kind, shape=SHAPE: cross_stitch(TASKS, shape, kind=kind, width=8),
     "sluice": lambda kind, shape=SHAPE: sluice(TASKS, shape, kind=kind, width=8),
     "mtan": lambda kind, shape=SHAPE: mtan(TASKS, shape, kind=kind, width=8),
+    "mrn": lambda kind, shape=SHAPE: mrn(TASKS, shape, kind=kind, width=8, head_hidden=4, strength=1.0),
     "mmoe": lambda kind, shape=SHAPE: mmoe(TASKS, shape, kind=kind, num_experts=3, expert_width=8),
     "omoe": lambda kind, shape=SHAPE: omoe(TASKS, shape, kind=kind, num_experts=3, expert_width=8),
     "shared_bottom": lambda kind, shape=SHAPE: shared_bottom(TASKS, shape, kind=kind, width=8),

@@ -6,14 +6,15 @@ from mtlbook.models.base import (HardSharing, InputShape, MultiTaskModel, Single
 from mtlbook.models.cross_stitch import CrossStitch, cross_stitch
 from mtlbook.models.ensemble import EnsembleHardSharing, EnsembleLinear, EnsembleMLP
 from mtlbook.models.mmoe import MixtureOfExperts, mmoe, omoe, shared_bottom
+from mtlbook.models.mrn import MultilinearRelationship, mrn
 from mtlbook.models.mtan import MTAN, mtan
 from mtlbook.models.sluice import Sluice, sluice
 from mtlbook.models.soft_sharing import PenalizedStrategy, SoftSharing, soft_sharing
 
 __all__ = [
     "CrossStitch", "EnsembleHardSharing", "EnsembleLinear", "EnsembleMLP", "HardSharing", "InputShape",
-    "MTAN", "MixtureOfExperts", "MultiTaskModel", "PenalizedStrategy", "SingleTaskNetworks", "Sluice",
+    "MTAN", "MixtureOfExperts", "MultiTaskModel", "MultilinearRelationship", "PenalizedStrategy", "SingleTaskNetworks", "Sluice",
     "SoftSharing", "backbone", "copy_parameters_", "count_parameters", "cross_stitch", "hard_sharing",
-    "heads_for", "mlp", "mmoe", "mtan", "omoe", "shared_bottom", "single_task_networks", "sluice", "small_cnn",
+    "heads_for", "mlp", "mmoe", "mrn", "mtan", "omoe", "shared_bottom", "single_task_networks", "sluice", "small_cnn",
     "soft_sharing",
 ]

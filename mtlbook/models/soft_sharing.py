@@ -68,14 +68,18 @@ class SoftSharing(MultiTaskModel):
 class PenalizedStrategy(Strategy):
     """Adds a model's regularizer to another strategy's update: the gradient of ``penalty()`` is
     accumulated first, then ``base`` fills in the task gradients. The penalty is not a task: it is
-    not weighted and not recorded among the task losses."""
+    not weighted and not recorded among the task losses. ``end_epoch``, when given, is called after
+    each epoch (e.g. ``MultilinearRelationship.update_covariance``)."""
 
-    def __init__(self, base: Strategy, penalty: Callable[[], Tensor]):
+    def __init__(self, base: Strategy, penalty: Callable[[], Tensor],
+                 end_epoch: Callable[[], object] | None = None):
         if not isinstance(base, Strategy):
             raise TypeError(f"base must be an mtlbook Strategy, got {type(base).__name__}")
         if not callable(penalty):
             raise TypeError(f"penalty must be callable (e.g. model.penalty), got {type(penalty).__name__}")
-        self.base, self.penalty = base, penalty
+        if end_epoch is not None and not callable(end_epoch):
+            raise TypeError(f"end_epoch must be callable or None, got {type(end_epoch).__name__}")
+        self.base, self.penalty, self.on_epoch = base, penalty, end_epoch
 
     def backward(self, losses: Tensor, ctx: StepContext) -> Tensor:
         value = self.penalty()
@@ -87,6 +91,8 @@ class PenalizedStrategy(Strategy):
 
     def end_epoch(self, epoch_losses: Tensor) -> None:
         self.base.end_epoch(epoch_losses)
+        if self.on_epoch is not None:
+            self.on_epoch()
 
 
 def soft_sharing(tasks: Sequence[Task], input_shape, *, kind: str = "mlp", width: int = 64,
