@@ -3,10 +3,18 @@
 from mtlbook.models.backbones import backbone, hard_sharing, heads_for, mlp, single_task_networks, small_cnn
 from mtlbook.models.base import (HardSharing, InputShape, MultiTaskModel, SingleTaskNetworks,
                                  copy_parameters_, count_parameters)
+from mtlbook.models.cross_stitch import CrossStitch, cross_stitch
 from mtlbook.models.ensemble import EnsembleHardSharing, EnsembleLinear, EnsembleMLP
+from mtlbook.models.mmoe import MixtureOfExperts, mmoe, omoe, shared_bottom
+from mtlbook.models.mrn import MultilinearRelationship, mrn
+from mtlbook.models.mtan import MTAN, mtan
+from mtlbook.models.sluice import Sluice, sluice
+from mtlbook.models.soft_sharing import PenalizedStrategy, SoftSharing, soft_sharing
 
 __all__ = [
-    "EnsembleHardSharing", "EnsembleLinear", "EnsembleMLP", "HardSharing", "InputShape",
-    "MultiTaskModel", "SingleTaskNetworks", "backbone", "copy_parameters_", "count_parameters",
-    "hard_sharing", "heads_for", "mlp", "single_task_networks", "small_cnn",
+    "CrossStitch", "EnsembleHardSharing", "EnsembleLinear", "EnsembleMLP", "HardSharing", "InputShape",
+    "MTAN", "MixtureOfExperts", "MultiTaskModel", "MultilinearRelationship", "PenalizedStrategy", "SingleTaskNetworks", "Sluice",
+    "SoftSharing", "backbone", "copy_parameters_", "count_parameters", "cross_stitch", "hard_sharing",
+    "heads_for", "mlp", "mmoe", "mrn", "mtan", "omoe", "shared_bottom", "single_task_networks", "sluice", "small_cnn",
+    "soft_sharing",
 ]
