@@ -126,11 +126,13 @@ def cagrad_inner_weights(gram: Tensor, c: float, *, method: str = "auto") -> Ten
     A > r². The minimum is the best of this stationary point (clipped to [0, 1]) and the ends.
     ``method="slsqp"`` (any K, the default for K > 2): SciPy's SLSQP on the simplex in float64 on the
     CPU, one problem at a time."""
-    g = check_gram(gram)
-    c = _check_c(c)
-    k = g.shape[-1]
     if method not in ("auto", "closed_form", "slsqp"):
         raise ValueError(f"method must be 'auto', 'closed_form' or 'slsqp', got {method!r}")
+    return _cagrad_inner(check_gram(gram), _check_c(c), method)
+
+
+def _cagrad_inner(g: Tensor, c: float, method: str) -> Tensor:
+    k = g.shape[-1]
     if method == "auto":
         method = "closed_form" if k == 2 else "slsqp"
     if k == 1:
@@ -189,10 +191,15 @@ def cagrad_weights(gram: Tensor, c: float = 0.5, *, rescale: bool = True,
     gradient, large c approaches MGDA's direction. If g_w = 0 (the origin is in the hull) then
     d = g_0. gram (..., K, K) → weights (..., K) summing to (1 + λ) (/(1 + c)). See
     :func:`cagrad_inner_weights` for the solvers."""
-    c = _check_c(c)
-    g = check_gram(gram)
+    if method not in ("auto", "closed_form", "slsqp"):
+        raise ValueError(f"method must be 'auto', 'closed_form' or 'slsqp', got {method!r}")
+    return _cagrad_weights(check_gram(gram), _check_c(c), rescale, method)
+
+
+def _cagrad_weights(g: Tensor, c: float, rescale: bool, method: str) -> Tensor:
+    """:func:`cagrad_weights` on a checked float64 Gram matrix (no host synchronization for K = 2)."""
     k = g.shape[-1]
-    w = cagrad_inner_weights(g, c, method=method)
+    w = _cagrad_inner(g, c, method)
     gw2 = (w * (g @ w.unsqueeze(-1)).squeeze(-1)).sum(-1).clamp_min(0.0)
     g02 = g.mean((-1, -2)).clamp_min(0.0)
     lam = torch.where(gw2 > 0, c * g02.sqrt() / torch.where(gw2 > 0, gw2, 1.0).sqrt(), 0.0)

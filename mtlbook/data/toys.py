@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from mtlbook.aggregation.directions import cagrad_weights, pcgrad_weights
+from mtlbook.aggregation.directions import _cagrad_weights, pcgrad_weights
 from mtlbook.aggregation.gram import check_gram
 from mtlbook.aggregation.min_norm import two_task_min_norm
 
@@ -67,8 +67,9 @@ def cagrad_toy(x: Tensor, scale1: float = 1.0) -> tuple[Tensor, Tensor]:
     f2s = ((x1 + 7.0) ** 2 + q) / 10.0 - 20.0
     th = torch.tanh(x2 / 2.0)
     dth = 0.5 * (1.0 - th * th)
-    g1, dg1 = th.clamp_min(0.0), torch.where(th > 0, dth, torch.zeros_like(dth))
-    g2, dg2 = (-th).clamp_min(0.0), torch.where(th < 0, -dth, torch.zeros_like(dth))
+    # max(·, 0) has the one-sided derivative at 0 that torch.clamp uses, so (0, 0) is not a trap
+    g1, dg1 = th.clamp_min(0.0), torch.where(th >= 0, dth, torch.zeros_like(dth))
+    g2, dg2 = (-th).clamp_min(0.0), torch.where(th <= 0, -dth, torch.zeros_like(dth))
     l1 = g1 * f1l + g2 * f1s
     l2 = g1 * f2l + g2 * f2s
     d1 = torch.stack([g1 * d1l * -0.5 + g2 * 0.2 * (x1 - 7.0),
@@ -113,7 +114,7 @@ def _pcgrad(gram: Tensor) -> Tensor:            # the mean of the projected grad
 
 
 def _cagrad(gram: Tensor) -> Tensor:
-    return cagrad_weights(gram, 0.5)
+    return _cagrad_weights(gram.to(torch.float64), 0.5, True, "closed_form")
 
 
 TOY_METHODS: dict[str, Callable[[Tensor], Tensor]] = {
