@@ -120,8 +120,8 @@ def test_pcgrad_batched_matches_one_at_a_time():
 
 # ---------------------------------------------------------------- CAGrad
 
-@settings(max_examples=40, deadline=None)
-@given(jacobians(min_k=1, max_k=5))
+@settings(max_examples=20, deadline=None)
+@given(jacobians(min_k=1, max_k=4))
 def test_cagrad_c0_is_the_mean(j):
     assert torch.allclose(cagrad_direction(j, 0.0), j.mean(0), atol=1e-12, rtol=1e-9)
 

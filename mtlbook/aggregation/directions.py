@@ -59,7 +59,11 @@ def pcgrad_weights(gram: Tensor, generator: torch.Generator | None = None) -> Te
     with c = 1 (the sum of the gradients) when no pair conflicts. For K = 2 the order is irrelevant.
     """
     _check_generator(generator)
-    g = check_gram(gram)
+    return _pcgrad_weights(check_gram(gram), generator)
+
+
+def _pcgrad_weights(g: Tensor, generator: torch.Generator | None) -> Tensor:
+    """:func:`pcgrad_weights` on a checked float64 Gram matrix (no host synchronization)."""
     k = g.shape[-1]
     diag = g.diagonal(dim1=-2, dim2=-1)                                   # ‖g_j‖² (..., K)
     coef = torch.eye(k, dtype=g.dtype, device=g.device).expand(g.shape).clone()

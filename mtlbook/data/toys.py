@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from mtlbook.aggregation.directions import _cagrad_weights, pcgrad_weights
+from mtlbook.aggregation.directions import _cagrad_weights, _pcgrad_weights
 from mtlbook.aggregation.gram import check_gram
 from mtlbook.aggregation.min_norm import two_task_min_norm
 
@@ -110,7 +110,7 @@ def _mgda(gram: Tensor) -> Tensor:
 
 
 def _pcgrad(gram: Tensor) -> Tensor:            # the mean of the projected gradients, as in the toy
-    return pcgrad_weights(gram) / gram.shape[-1]
+    return _pcgrad_weights(gram.to(torch.float64), None) / gram.shape[-1]
 
 
 def _cagrad(gram: Tensor) -> Tensor:
@@ -197,5 +197,9 @@ def run_toy(objective: Callable[[Tensor], tuple[Tensor, Tensor]], starts: Tensor
         x.grad = (weights.to(grads.dtype).unsqueeze(-2) @ grads).squeeze(-2)
         opt.step()
     final_losses, _ = objective(x.detach())
+    if not bool(torch.isfinite(x).all()):
+        bad = (~torch.isfinite(x)).any(-1).nonzero()[0].tolist()
+        raise FloatingPointError(f"method {names[bad[0]]!r} diverged from start {bad[1]} "
+                                 f"(non-finite x); lower lr")
     return ToyRun(tuple(names), torch.tensor(rec_steps), torch.stack(path), torch.stack(rec_losses),
                   x.detach(), final_losses)
