@@ -2,9 +2,10 @@
 
 - :func:`cagrad_toy` (Liu et al., CAGrad, NeurIPS 2021, the toy of Figure 1): x ∈ R², c = 5·10⁻⁶,
 
-      f1_log = log(max(|0.5(−x1 − 7) − tanh(−x2)|, c)) + 6,  f2_log = log(max(|0.5(−x1 + 3) + tanh(−x2) + 2|, c)) + 6,
-      f1_sq = ((−x1 + 7)² + 0.1(−x2 − 8)²)/10 − 20,          f2_sq = ((−x1 − 7)² + 0.1(−x2 − 8)²)/10 − 20,
-      g1 = max(tanh(x2/2), 0),  g2 = max(tanh(−x2/2), 0),     L_k = g1 f_k,log + g2 f_k,sq.
+      f1_log = log(max(|0.5(−x1 − 7) − tanh(−x2)|, c)) + 6,
+      f2_log = log(max(|0.5(−x1 + 3) + tanh(−x2) + 2|, c)) + 6,
+      f1_sq = ((−x1 + 7)² + 0.1(−x2 − 8)²)/10 − 20,  f2_sq = ((−x1 − 7)² + 0.1(−x2 − 8)²)/10 − 20,
+      g1 = max(tanh(x2/2), 0),  g2 = max(tanh(−x2/2), 0),  L_k = g1 f_k,log + g2 f_k,sq.
 
   Pareto set: x2 = −8.3552, x1 ∈ [−7, 7]; the average loss is smallest at (0, −8.3552).
 - :func:`nash_mtl_toy` (Navon et al., Nash-MTL, ICML 2022): the same with L1 scaled by 0.1.
