@@ -1,12 +1,19 @@
 """Gradient aggregation (chapter 4): min-norm solvers (MGDA) and methods for conflicting gradients."""
 
+from mtlbook.aggregation.directions import (cagrad_direction, cagrad_inner_weights,
+                                            cagrad_weights, mgda_direction, pcgrad_direction,
+                                            pcgrad_projections, pcgrad_weights)
 from mtlbook.aggregation.gram import (check_gram, duality_gap, gram_matrix,
                                       relative_duality_gap)
 from mtlbook.aggregation.min_norm import (MinNormSolution, min_norm_weights,
                                           min_norm_weights_from_gram, solve_min_norm,
                                           two_task_min_norm)
+from mtlbook.aggregation.strategies import MGDA, MGDAUB, CAGrad, GradientAggregation, PCGrad
 
 __all__ = [
-    "MinNormSolution", "check_gram", "duality_gap", "gram_matrix", "min_norm_weights",
-    "min_norm_weights_from_gram", "relative_duality_gap", "solve_min_norm", "two_task_min_norm",
+    "MGDA", "MGDAUB", "CAGrad", "GradientAggregation", "MinNormSolution", "PCGrad",
+    "cagrad_direction", "cagrad_inner_weights", "cagrad_weights", "check_gram", "duality_gap",
+    "gram_matrix", "mgda_direction", "min_norm_weights", "min_norm_weights_from_gram",
+    "pcgrad_direction", "pcgrad_projections", "pcgrad_weights", "relative_duality_gap",
+    "solve_min_norm", "two_task_min_norm",
 ]

@@ -10,3 +10,4 @@ __all__ = [
     "DERIVED_TASKS", "EnsembleBatches", "EpochBatches", "MultiTaskData", "Split", "multidigits",
     "multimnist", "read_idx", "related_regression", "task_weight_vectors", "teacher_tasks",
 ]
+from mtlbook.data.toys import cagrad_toy, nash_mtl_toy, pareto_mtl_toy, run_toy

@@ -1,0 +1,159 @@
+"""MGDA, MGDA-UB, PCGrad and CAGrad as training strategies for :func:`mtlbook.train.fit`.
+
+Each strategy computes the per-task gradients of the shared parameters θ (the rows of the Jacobian
+J, :func:`mtlbook.gradients.task_jacobian`, K backward passes through the trunk), turns them into one
+update direction with the pure functions of :mod:`mtlbook.aggregation.directions`, and writes it into
+``.grad`` of θ. The model must expose ``shared_parameters()`` (every mtlbook multi-task model does);
+every other trainable parameter counts as task-specific.
+
+Task-specific heads. L_k does not depend on the head of task j ≠ k, so each head has one gradient,
+its own, and there is nothing to aggregate: the heads receive ∇L_k unweighted, as in Sener & Koltun's
+Algorithm 2 (and in PCGrad and CAGrad, which manipulate only the shared gradients). MGDA and MGDA-UB
+take ``weight_heads=True`` to give the heads the loss weights K·α instead, as the MGDA-UB code does
+when it back-propagates Σ_k α_k L_k through the whole network.
+
+Scale: the convention of the book is Σ w = K (equal weighting is the plain sum of the losses), so
+MGDA's simplex weights α become loss weights K·α, PCGrad uses the sum of the projected gradients as
+in its paper, and CAGrad's mean-based direction is multiplied by K. The weights each strategy
+returns (recorded by the training loop) are the coefficients c of the shared update Σ_k c_k g_k.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from mtlbook.aggregation.directions import _check_c, cagrad_weights, pcgrad_weights
+from mtlbook.aggregation.gram import gram_matrix
+from mtlbook.aggregation.min_norm import METHODS, min_norm_weights
+from mtlbook.gradients import add_to_grad_, representation_gradients, task_jacobian
+from mtlbook.strategy import StepContext, Strategy
+
+
+def _split_parameters(model) -> tuple[list[Tensor], list[Tensor]]:
+    if not hasattr(model, "shared_parameters"):
+        raise TypeError(f"gradient aggregation needs a model with shared_parameters(); "
+                        f"{type(model).__name__} has none")
+    shared = [p for p in model.shared_parameters() if p.requires_grad]
+    if not shared:
+        raise ValueError(f"{type(model).__name__}.shared_parameters() is empty: there is nothing "
+                         "to aggregate (use a loss weighting for separate networks)")
+    ids = {id(p) for p in shared}
+    heads = [p for p in model.parameters() if p.requires_grad and id(p) not in ids]
+    return shared, heads
+
+
+def _check_finite_jacobian(jac: Tensor, what: str) -> None:
+    if not bool(torch.isfinite(jac).all()):
+        k = int((~torch.isfinite(jac)).any(-1).nonzero()[0, -1])
+        raise FloatingPointError(f"the gradient of task {k} with respect to the {what} is not finite")
+
+
+def _backward_heads(losses: Tensor, heads: list[Tensor], weights: Tensor | None) -> None:
+    if heads:
+        total = losses.sum() if weights is None else (weights.detach().to(losses) * losses).sum()
+        torch.autograd.backward(total, inputs=heads)
+
+
+class GradientAggregation(Strategy):
+    """Base class: ``coefficients(jacobian)`` returns c (..., K) for the shared update Σ_k c_k g_k."""
+
+    jacobian_method = "loop"
+
+    def coefficients(self, jacobian: Tensor) -> Tensor:
+        raise NotImplementedError
+
+    def head_weights(self, coefficients: Tensor) -> Tensor | None:
+        """Loss weights of the heads' gradients; None means unweighted."""
+        return None
+
+    def backward(self, losses: Tensor, ctx: StepContext) -> Tensor:
+        shared, heads = _split_parameters(ctx.model)
+        jac = task_jacobian(losses, shared, method=self.jacobian_method, retain_graph=bool(heads))
+        _check_finite_jacobian(jac, "shared parameters")
+        coef = self.coefficients(jac).to(jac.dtype)
+        _backward_heads(losses, heads, self.head_weights(coef))
+        add_to_grad_(shared, (coef.unsqueeze(-2) @ jac).squeeze(-2))
+        return coef
+
+
+def _check_solver(method: str) -> str:
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+    return method
+
+
+class MGDA(GradientAggregation):
+    """MGDA (Désidéri 2012; Sener & Koltun, NeurIPS 2018, Algorithm 2) on the exact per-task
+    gradients of the shared parameters: α = argmin_{α∈Δ} ‖Σ α_k ∇_θ L_k‖², shared update
+    K · Σ α_k ∇_θ L_k (loss weights K·α). Heads: unweighted, or K·α with ``weight_heads=True``.
+    ``method`` picks the min-norm solver (see :func:`mtlbook.aggregation.solve_min_norm`)."""
+
+    def __init__(self, *, method: str = "auto", weight_heads: bool = False):
+        self.method = _check_solver(method)
+        self.weight_heads = bool(weight_heads)
+
+    def coefficients(self, jacobian: Tensor) -> Tensor:
+        return jacobian.shape[-2] * min_norm_weights(jacobian, method=self.method)
+
+    def head_weights(self, coefficients: Tensor) -> Tensor | None:
+        return coefficients if self.weight_heads else None
+
+
+class MGDAUB(Strategy):
+    """MGDA-UB (Sener & Koltun 2018, Section 3.3): the min-norm weights of the gradients with respect
+    to the shared representation z = ``ctx.features`` (per example, flattened: K × B·D), which
+    bound the shared-parameter problem (Theorem 1) and cost only backward passes through the heads.
+    The update is then one backward pass of Σ_k K α_k L_k through the trunk. Heads: unweighted, or
+    K·α with ``weight_heads=True``. Needs a model with ``encode``/``decode`` (e.g. HardSharing)."""
+
+    def __init__(self, *, method: str = "auto", weight_heads: bool = False):
+        self.method = _check_solver(method)
+        self.weight_heads = bool(weight_heads)
+
+    def backward(self, losses: Tensor, ctx: StepContext) -> Tensor:
+        if ctx.features is None:
+            raise ValueError("MGDA-UB needs the shared representation: the model must have encode() "
+                             f"and decode(); {type(ctx.model).__name__} does not")
+        shared, heads = _split_parameters(ctx.model)
+        z_grads = representation_gradients(losses, ctx.features)
+        _check_finite_jacobian(z_grads, "shared representation")
+        weights = losses.shape[-1] * min_norm_weights(z_grads, method=self.method).to(losses.dtype)
+        total = (weights.detach() * losses).sum()
+        if self.weight_heads or not heads:
+            total.backward()
+        else:
+            torch.autograd.backward(total, inputs=shared, retain_graph=True)
+            _backward_heads(losses, heads, None)
+        return weights
+
+
+class PCGrad(GradientAggregation):
+    """PCGrad (Yu et al., NeurIPS 2020, Algorithm 1): the shared update is Σ_i g_i^PC, each g_i
+    projected onto the normal plane of every g_j it conflicts with, in a random order drawn from
+    ``generator`` (a torch.Generator seeded with ``seed``; the state is the attribute
+    ``generator``). Heads receive their own gradients unchanged."""
+
+    def __init__(self, *, seed: int = 0):
+        if isinstance(seed, bool) or not isinstance(seed, int):
+            raise TypeError(f"seed must be an int, got {type(seed).__name__}")
+        self.generator = torch.Generator().manual_seed(seed)
+
+    def coefficients(self, jacobian: Tensor) -> Tensor:
+        return pcgrad_weights(gram_matrix(jacobian), self.generator)
+
+
+class CAGrad(GradientAggregation):
+    """CAGrad (Liu et al., NeurIPS 2021, Algorithm 1) with radius ``c``: the shared update is K times
+    d = (g_0 + c‖g_0‖ g_w / ‖g_w‖) / (1 + c) (``rescale=True``; the factor K keeps c = 0 equal to
+    equal weighting, the sum of the losses). Two tasks use the closed form of the inner problem,
+    more tasks SciPy's SLSQP (see :func:`mtlbook.aggregation.directions.cagrad_inner_weights`).
+    Heads receive their own gradients unchanged."""
+
+    def __init__(self, c: float = 0.5, *, rescale: bool = True):
+        self.c = _check_c(c)
+        self.rescale = bool(rescale)
+
+    def coefficients(self, jacobian: Tensor) -> Tensor:
+        k = jacobian.shape[-2]
+        return k * cagrad_weights(gram_matrix(jacobian), self.c, rescale=self.rescale)
