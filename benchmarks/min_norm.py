@@ -1,0 +1,138 @@
+"""Min-norm solvers side by side, and the per-step cost of the aggregation strategies.
+
+Part 1: for K tasks, a Gram matrix G = J Jᵀ of random gradients J (K × n, n = 10000) in three cases:
+"random" (independent Gaussian gradients: nearly orthogonal, the min-norm point is interior),
+"collinear" (g_k = u + 1e-3·ξ_k, ξ_k ⟂ u: nearly collinear, a badly conditioned G whose min-norm
+point is still interior) and "collinear_scaled" (the same with task scales spread over 10^±1, so that the
+smallest gradient dominates and the solution is a vertex). Each solver (closed form for K = 2,
+Frank-Wolfe with its default tolerance, the exact active-set default) is timed per solve and its relative duality gap gap(α)/‖d‖² measured with
+:func:`mtlbook.aggregation.relative_duality_gap`, next to SciPy's SLSQP on the same QP
+min αᵀGα s.t. α >= 0, Σα = 1 (its solution clipped to α >= 0 and renormalized before the gap),
+run on G divided by its largest diagonal entry (the baseline of the time ratios) and on G as is.
+
+Part 2: full training steps (forward, the strategy's backward, optimizer step) of MGDA, PCGrad and
+CAGrad on a small hard-sharing MLP, as a ratio to equal weighting, interleaved round-robin.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from scipy.optimize import minimize
+
+from benchmarks.common import interleaved, pick_device, print_table, time_call, write_results
+from mtlbook.aggregation import CAGrad, MGDA, PCGrad, gram_matrix, relative_duality_gap, solve_min_norm
+from mtlbook.models import hard_sharing
+from mtlbook.strategy import StepContext
+from mtlbook.tasks import Task
+from mtlbook.weighting import EqualWeighting
+
+N = 10_000
+CASES = ("random", "collinear", "collinear_scaled")
+
+
+def make_gram(k: int, case: str, device: torch.device, seed: int = 0) -> torch.Tensor:
+    gen = torch.Generator().manual_seed(seed)
+    if case == "random":
+        j = torch.randn(k, N, generator=gen, dtype=torch.float64)
+    elif case == "collinear":
+        u = torch.randn(1, N, generator=gen, dtype=torch.float64)
+        xi = torch.randn(k, N, generator=gen, dtype=torch.float64)
+        xi = xi - (xi @ u.T) / (u @ u.T) * u          # noise orthogonal to u: an interior optimum
+        j = u + 1e-3 * xi
+    elif case == "collinear_scaled":
+        u = torch.randn(1, N, generator=gen, dtype=torch.float64)
+        scales = 10.0 ** torch.linspace(-1.0, 1.0, k, dtype=torch.float64).unsqueeze(1)
+        j = scales * (u + 1e-3 * torch.randn(k, N, generator=gen, dtype=torch.float64))
+    else:
+        raise ValueError(f"case must be one of {CASES}, got {case!r}")
+    return gram_matrix(j.to(device))
+
+
+def slsqp_weights(g: np.ndarray, scale: bool = True) -> np.ndarray:
+    """SLSQP on min αᵀGα over the simplex; ``scale`` divides G by its largest diagonal entry first
+    (unscaled, SLSQP can stop at its starting point on a large, badly conditioned G and still report
+    success)."""
+    k = len(g)
+    if scale:
+        g = g / np.max(np.diag(g))
+    res = minimize(lambda a: a @ g @ a, np.full(k, 1.0 / k), jac=lambda a: 2.0 * g @ a,
+                   method="SLSQP", bounds=[(0.0, 1.0)] * k,
+                   constraints=({"type": "eq", "fun": lambda a: a.sum() - 1.0,
+                                 "jac": lambda a: np.ones_like(a)},),
+                   options={"maxiter": 1000, "ftol": 1e-12})
+    a = np.clip(res.x, 0.0, None)
+    return a / a.sum()
+
+
+def solver_rows(ks, cases, dev, repeat: int) -> list[dict]:
+    rows = []
+    for case in cases:
+        for k in ks:
+            gram = make_gram(k, case, dev)
+            g_np = gram.cpu().numpy()
+            cond = float(np.linalg.cond(g_np))
+            slow = repeat if k <= 16 else 3            # SLSQP takes up to seconds per solve at K >= 32
+            base = time_call(lambda: slsqp_weights(g_np), dev, repeat=slow, warmup=0)["median"]
+            base_gap = float(relative_duality_gap(gram, torch.from_numpy(slsqp_weights(g_np))))
+            rows.append({"case": case, "K": k, "solver": "slsqp", "cond": cond,
+                         "rel_gap": base_gap, "iters": None, "ms": 1e3 * base, "ratio_slsqp": 1.0})
+            raw = time_call(lambda: slsqp_weights(g_np, False), dev, repeat=slow,
+                            warmup=0)["median"]
+            raw_gap = float(relative_duality_gap(gram, torch.from_numpy(slsqp_weights(g_np, False))))
+            rows.append({"case": case, "K": k, "solver": "slsqp_unscaled", "cond": cond,
+                         "rel_gap": raw_gap, "iters": None, "ms": 1e3 * raw, "ratio_slsqp": raw / base})
+            methods = (["closed_form"] if k == 2 else []) + ["frank_wolfe", "active_set"]
+            for m in methods:
+                sol = solve_min_norm(gram, method=m)
+                t = time_call(lambda m=m: solve_min_norm(gram, method=m), dev, repeat=repeat,
+                              warmup=1)["median"]
+                rows.append({"case": case, "K": k, "solver": m, "cond": cond,
+                             "rel_gap": float(relative_duality_gap(gram, sol.weights)),
+                             "iters": int(sol.iterations), "ms": 1e3 * t, "ratio_slsqp": t / base})
+    return rows
+
+
+def strategy_rows(ks, dev, rounds: int) -> list[dict]:
+    rows = []
+    for k in ks:
+        tasks = tuple(Task(f"t{i}", "classification", num_classes=10) for i in range(k))
+        torch.manual_seed(0)
+        x = torch.randn(64, 1, 10, 10, device=dev)
+        targets = tuple(torch.randint(0, 10, (64,), device=dev) for _ in tasks)
+        strategies = {"equal": EqualWeighting(), "mgda": MGDA(), "pcgrad": PCGrad(seed=0),
+                      "cagrad": CAGrad(0.5)}
+        steps = {}
+        for name, strategy in strategies.items():
+            torch.manual_seed(0)
+            net = hard_sharing(tasks, (1, 10, 10), width=64, depth=2).to(dev)
+            opt = torch.optim.SGD(net.parameters(), lr=1e-3)
+            ctx = StepContext(net, tasks, opt, x, targets, 0, 0)
+
+            def one(strategy=strategy, ctx=ctx):
+                strategy.step(ctx)
+                ctx.step += 1
+            steps[name] = one
+        times = interleaved(steps, dev, rounds=rounds, warmup=3)
+        base, base_min = times["equal"]["median"], times["equal"]["min"]
+        rows += [{"K": k, "method": n, "median_ms": 1e3 * t["median"], "ratio": t["median"] / base,
+                  "min_ms": 1e3 * t["min"], "ratio_of_min": t["min"] / base_min}
+                 for n, t in times.items()]
+    return rows
+
+
+def main(quick: bool = False, device: str = "auto") -> None:
+    dev = pick_device(device)
+    ks = (2, 8, 32) if quick else (2, 4, 8, 16, 32, 64)
+    solvers = solver_rows(ks, CASES, dev, repeat=3 if quick else 10)
+    print_table(solvers, ["case", "K", "solver", "cond", "rel_gap", "iters", "ms", "ratio_slsqp"])
+    steps = strategy_rows((2, 5), dev, rounds=5 if quick else 50)
+    print()
+    print_table(steps, ["K", "method", "median_ms", "ratio", "min_ms", "ratio_of_min"])
+    write_results("min_norm", dev, {"n": N, "ks": list(ks), "cases": list(CASES),
+                                    "solvers": solvers, "strategies": steps,
+                                    "strategy_model": {"batch": 64, "width": 64, "depth": 2}})
+
+
+if __name__ == "__main__":
+    main()
