@@ -74,7 +74,7 @@ def main(quick: bool = False, device: str = "auto") -> None:
         def grad():
             torch.autograd.grad(weighted(params), params)
         fns = {"grad": grad, **{e: (lambda op=op: op(v)) for e, op in ops.items()}}
-        rounds = (5 if quick else 20) if n <= 100_000 else 8
+        rounds = (5 if quick else 20) if n <= 100_000 else 5
         t = interleaved(fns, dev, rounds=rounds, warmup=3)
         g = t["grad"]["median"]
         hvp_rows.append({"n": numel, "grad_ms": 1e3 * g,
@@ -101,7 +101,7 @@ def main(quick: bool = False, device: str = "auto") -> None:
             "torch_4_batched": lambda: tangent_directions(hess, jac, eye, **kw),
             "torch_4_separate": lambda: [tangent_directions(hess, jac, eye[k], **kw) for k in range(TASKS)],
         }
-        rounds = 3 if quick else 8
+        rounds = 3 if quick else 6
         s = interleaved(solves, dev, rounds=rounds, warmup=2)
         med = {k: s[k]["median"] for k in s}
         solve_rows.append({"n": numel, "iters": steps, "torch_ms": 1e3 * med["torch_1"],
