@@ -6,6 +6,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from mtlbook.gradients import task_jacobian
 from mtlbook.strategy import StepContext, Strategy
 
 
@@ -49,11 +50,7 @@ def normalized(w: Tensor) -> Tensor:
 
 
 def task_gradient_norms(losses: Tensor, params: list[Tensor]) -> Tensor:
-    """‖∇_θ L_k‖₂ over the tensors ``params`` for each task loss of ``losses`` (K,): K backward passes
-    that stop at ``params``; the graph is kept. A parameter a task does not use counts as zero."""
-    norms = []
-    for k in range(losses.shape[0]):
-        grads = torch.autograd.grad(losses[k], params, retain_graph=True, allow_unused=True)
-        norms.append(torch.sqrt(sum((g.pow(2).sum() for g in grads if g is not None),
-                                    losses.new_zeros(()))))
-    return torch.stack(norms)
+    """‖∇_θ L_k‖₂ over the tensors ``params`` for each task loss of ``losses`` (K,): the rows of the
+    per-task Jacobian (:func:`mtlbook.gradients.task_jacobian`); the graph is kept. A parameter a task
+    does not use counts as zero."""
+    return task_jacobian(losses, params, retain_graph=True).norm(dim=-1)
