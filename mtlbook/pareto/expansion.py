@@ -12,6 +12,15 @@ rule with c_1 = 0), stopping when ‖d‖ < ``tol`` or t < ``min_step``. The cor
 first-in first-out queue, so the set grows breadth first around the start until ``num_points``
 points are found.
 
+The paper's baseline predictor (``predictor="weighted_sum"``) perturbs the weights instead: α_k =
+α ⊙ u_k / Σ(α ⊙ u_k) with u_k ~ U(1 − ε, 1 + ε)^m (ε = 0.1), and takes one normalized gradient step of
+the perturbed weighted sum, x_k = x − s · J^Tα_k / ‖J^Tα_k‖. It costs no Hessian-vector product, but
+its guesses leave the Pareto set at first order, so the corrector has more work to do.
+
+:func:`tangent_steps` is the network variant of the paper's code (its Fig. 5): from each start,
+repeat x ← x − s · v/‖v‖ with (H_α + λI) v = Jᵀβ re-solved at every step (a fixed β per start), with
+no corrector; for β = e_i each step lowers f_i to first order where H_α is positive definite.
+
 Objectives are functions of one flat vector x (n,) returning the m losses (m,); for a network,
 flatten its parameters and unflatten them inside the function. The outer loops read a few scalars
 on the host (line-search tests); the Krylov solves inside stay on the device. Every evaluation is
@@ -28,7 +37,9 @@ import torch
 from torch import Tensor
 
 from mtlbook.aggregation import min_norm_weights
-from mtlbook.pareto.tangents import tangent_directions, weighted_hvp
+from mtlbook.pareto.tangents import tangent_directions, tangents_at, weighted_hvp
+
+PREDICTORS = ("tangent", "weighted_sum")
 
 Objective = Callable[[Tensor], Tensor]
 
@@ -136,6 +147,53 @@ def predict(losses_fn: Objective, x: Tensor, *, num_directions: int = 2, step: f
     return x + step * res.unit()
 
 
+def predict_weighted_sum(losses_fn: Objective, x: Tensor, *, num_directions: int = 2, step: float = 0.1,
+                         noise: float = 0.1, generator: torch.Generator | None = None,
+                         counts: Counts | None = None) -> Tensor:
+    """The baseline predictor: K points x − s·J^Tα_k/‖J^Tα_k‖ for perturbed weights α_k (see the
+    module docstring); (K, n)."""
+    x = _check_x(x)
+    if not isinstance(num_directions, int) or num_directions < 1:
+        raise ValueError(f"num_directions must be a positive int, got {num_directions!r}")
+    if not 0 <= noise < 1:
+        raise ValueError(f"noise must lie in [0, 1), got {noise}")
+    counts = Counts() if counts is None else counts
+    _, jac = _jacobian(losses_fn, x, counts)
+    alpha = min_norm_weights(jac)
+    u = 1 + noise * (2 * torch.rand(num_directions, jac.shape[0], generator=generator, dtype=jac.dtype) - 1)
+    weights = alpha * u.to(jac.device)
+    weights = weights / weights.sum(1, keepdim=True)
+    d = weights @ jac
+    return x - step * d / torch.linalg.vector_norm(d, dim=1, keepdim=True)
+
+
+def tangent_steps(losses_fn: Objective, start: Tensor, beta: Tensor, *, num_steps: int = 10,
+                  step: float = 0.1, damping: float = 0.1, engine: str = "graph",
+                  hessian_losses_fn: Objective | None = None, rtol: float = 1e-5,
+                  maxiter: int | None = 20) -> tuple[Tensor, Counts]:
+    """Follow tangents from E starts at once (see the module docstring): ``start`` (E, n), ``beta``
+    (m,) or (E, m). Returns the trajectory (num_steps + 1, E, n) (the starts first) and the counts
+    per start (``jacobians`` and ``hvps`` per point; ``losses`` one per step)."""
+    if not isinstance(start, Tensor) or start.dim() != 2:
+        raise ValueError(f"start must have shape (E, n), got "
+                         f"{tuple(start.shape) if isinstance(start, Tensor) else type(start).__name__}")
+    if not isinstance(num_steps, int) or num_steps < 0:
+        raise ValueError(f"num_steps must be a non-negative int, got {num_steps!r}")
+    if not step > 0:
+        raise ValueError(f"step must be > 0, got {step}")
+    x = start.detach()
+    path, counts = [x], Counts()
+    for _ in range(num_steps):
+        res = tangents_at(losses_fn, x, beta, damping=damping, engine=engine,
+                          hessian_losses_fn=hessian_losses_fn, rtol=rtol, maxiter=maxiter)
+        counts.losses += 1
+        counts.jacobians += 1
+        counts.hvps += res.products // x.shape[0]
+        x = x - step * res.unit()
+        path.append(x)
+    return torch.stack(path), counts
+
+
 @dataclass
 class Exploration:
     """Explored points (N, n) in the order found (the start first), their losses (N, m), and the
@@ -149,10 +207,15 @@ class Exploration:
 
 def explore(losses_fn: Objective, start: Tensor, *, num_points: int = 10, num_directions: int = 2,
             step: float = 0.1, damping: float = 0.0, rtol: float = 1e-8, maxiter: int | None = None,
-            seed: int = 0, tol: float = 1e-5, correct_start: bool = True) -> Exploration:
+            seed: int = 0, tol: float = 1e-5, correct_start: bool = True,
+            predictor: str = "tangent", noise: float = 0.1) -> Exploration:
     """Breadth-first Pareto expansion (Algorithm 1): pop a point, predict ``num_directions``
-    neighbours along tangents, correct each with MGDA, queue them; stop at ``num_points`` points."""
+    neighbours along tangents (``predictor="tangent"``) or by perturbed weighted sums
+    (``"weighted_sum"``, the paper's baseline, weights perturbed by up to ``noise``), correct each
+    with MGDA, queue them; stop at ``num_points`` points."""
     start = _check_x(start)
+    if predictor not in PREDICTORS:
+        raise ValueError(f"predictor must be one of {PREDICTORS}, got {predictor!r}")
     if not isinstance(num_points, int) or num_points < 1:
         raise ValueError(f"num_points must be a positive int, got {num_points!r}")
     gen = torch.Generator().manual_seed(seed)
@@ -167,8 +230,13 @@ def explore(losses_fn: Objective, start: Tensor, *, num_points: int = 10, num_di
     queue = deque([x0])
     while queue and len(points) < num_points:
         x = queue.popleft()
-        for guess in predict(losses_fn, x, num_directions=num_directions, step=step, damping=damping,
-                             rtol=rtol, maxiter=maxiter, generator=gen, counts=expand):
+        if predictor == "tangent":
+            guesses = predict(losses_fn, x, num_directions=num_directions, step=step, damping=damping,
+                              rtol=rtol, maxiter=maxiter, generator=gen, counts=expand)
+        else:
+            guesses = predict_weighted_sum(losses_fn, x, num_directions=num_directions, step=step,
+                                           noise=noise, generator=gen, counts=expand)
+        for guess in guesses:
             fixed = mgda_correct(losses_fn, guess, tol=tol)
             correct += fixed.counts
             points.append(fixed.x)

@@ -105,3 +105,80 @@ def tangent_directions(hessian: Callable[[Tensor], Tensor] | Tensor, jacobian: T
     solve = minres(op, rhs.mT.contiguous(), shift=-float(damping), x0=None if x0 is None else x0.mT.contiguous(),
                    rtol=rtol, maxiter=maxiter, check_every=check_every)
     return TangentResult(solve.solution.mT, rhs, solve)
+
+
+@dataclass
+class PointTangents:
+    """Tangents at E points at once: ``directions`` (E, n) (not normalized), the min-norm
+    ``weights`` α (E, m), the ``jacobian`` (E, m, n), the right-hand sides ``rhs`` (E, n), MINRES's
+    report ``solve`` (one column per point) and the Hessian-vector ``products`` taken (per point)."""
+
+    directions: Tensor
+    weights: Tensor
+    jacobian: Tensor
+    rhs: Tensor
+    solve: MinresResult
+    products: int
+
+    def unit(self) -> Tensor:
+        """The directions scaled to unit length (rows)."""
+        return self.directions / torch.linalg.vector_norm(self.directions, dim=1, keepdim=True)
+
+
+def tangents_at(losses_fn: Callable[[Tensor], Tensor], points: Tensor, beta: Tensor, *,
+                damping: float = 0.0, engine: str = "graph",
+                hessian_losses_fn: Callable[[Tensor], Tensor] | None = None, weights: Tensor | None = None,
+                x0: Tensor | None = None, rtol: float = 1e-8, maxiter: int | None = None,
+                check_every: int = 10) -> PointTangents:
+    """One tangent direction at each of E points, (H_α(x_e) + λI) v_e = J(x_e)ᵀβ_e, in one MINRES call.
+
+    ``losses_fn``: x (n,) ↦ (m,) losses (it is vmapped over the points); ``points`` (E, n); ``beta``
+    (m,) (the same for every point) or (E, m). α_e are the min-norm weights of J(x_e) (the point's
+    Pareto-stationarity weights when it is stationary), unless ``weights`` (E, m) gives them (e.g.
+    the scalarization weights of weighted-sum solutions, which are their α when training has
+    converged; min-norm weights of a nearly stationary point can sit on a vertex). The E systems are independent: the loss
+    Σ_e α_e·f(x_e) of the stacked points (E, n) has a block-diagonal Hessian whose blocks are the
+    H_α(x_e), so one Hessian-vector product of it (``engine`` as in :class:`HessianVectorProduct`)
+    multiplies every point's vector, and MINRES keeps separate Lanczos scalars per column.
+    ``hessian_losses_fn`` (default ``losses_fn``) lets H_α come from another batch than J (the
+    paper's sample-based Hessian).
+    """
+    if not callable(losses_fn):
+        raise TypeError(f"losses_fn must be callable, got {type(losses_fn).__name__}")
+    if not isinstance(points, Tensor) or points.dim() != 2 or not points.is_floating_point():
+        got = tuple(points.shape) if isinstance(points, Tensor) else type(points).__name__
+        raise ValueError(f"points must be a floating-point tensor of shape (E, n), got {got}")
+    if not damping >= 0.0:
+        raise ValueError(f"damping must be >= 0, got {damping}")
+    pts = points.detach()
+    e, n = pts.shape
+    jac = torch.func.vmap(torch.func.jacrev(losses_fn))(pts)          # (E, m, n)
+    m = jac.shape[1]
+    if not isinstance(beta, Tensor):
+        raise TypeError(f"beta must be a tensor of shape ({m},) or ({e}, {m}), got {type(beta).__name__}")
+    betas = beta.expand(e, -1) if beta.dim() == 1 else beta
+    if betas.shape != (e, m):
+        raise ValueError(f"beta must have shape ({m},) or ({e}, {m}), got {tuple(beta.shape)}")
+    if weights is None:
+        alpha = min_norm_weights(jac)                                  # (E, m)
+    elif not isinstance(weights, Tensor) or weights.shape != (e, m):
+        raise ValueError(f"weights must have shape ({e}, {m}), got "
+                         f"{tuple(weights.shape) if isinstance(weights, Tensor) else type(weights).__name__}")
+    else:
+        alpha = weights.to(jac).detach()
+    rhs = torch.einsum("em,emn->en", betas.to(jac), jac)
+    h_fn = losses_fn if hessian_losses_fn is None else hessian_losses_fn
+    batched = torch.func.vmap(h_fn)
+    stacked = pts.clone().requires_grad_(engine == "graph")
+    op = HessianVectorProduct(lambda ts: (alpha * batched(ts[0])).sum(), [stacked], engine=engine)
+
+    def columns(cols: Tensor) -> Tensor:                              # (n, E) -> (n, E)
+        return op(cols.mT.reshape(-1)).reshape(e, n).mT
+
+    if x0 is not None and (not isinstance(x0, Tensor) or x0.shape != (e, n)):
+        raise ValueError(f"x0 must have shape ({e}, {n}), got "
+                         f"{tuple(x0.shape) if isinstance(x0, Tensor) else type(x0).__name__}")
+    solve = minres(columns, rhs.mT.contiguous(), shift=-float(damping),
+                   x0=None if x0 is None else x0.mT.contiguous(), rtol=rtol, maxiter=maxiter,
+                   check_every=check_every)
+    return PointTangents(solve.solution.mT, alpha, jac, rhs, solve, op.products)
