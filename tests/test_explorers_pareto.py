@@ -73,3 +73,16 @@ def test_local_set_explorer_readout_changes_with_the_sliders(sets):
     assert ex.text.startswith("anchor 0, t = (+0.50, +0.00)") and ex.text != first
     ex.controls["anchor"].value = 1
     assert ex.text.startswith("anchor 1")
+
+
+def test_gap_at_equal_loss_measures_the_other_loss_at_the_same_level():
+    from mtlbook.explorers.pareto import gap_at_equal_loss
+
+    f1 = torch.linspace(0.0, 1.0, 11)
+    line = torch.stack([f1, 1 - f1], 1)[None]                     # the front f2 = 1 - f1
+    ends = torch.tensor([[0.25, 0.85]])                            # 0.1 above the line at f1 = 0.25
+    torch.testing.assert_close(gap_at_equal_loss(line, ends, 0), torch.tensor([0.1]))
+    torch.testing.assert_close(gap_at_equal_loss(line, torch.tensor([[0.7, 0.2]]), 1), torch.tensor([-0.1]))
+    assert torch.isnan(gap_at_equal_loss(line, torch.tensor([[2.0, 0.0]]), 0)).all()
+    with pytest.raises(ValueError, match="task"):
+        gap_at_equal_loss(line, ends, 2)

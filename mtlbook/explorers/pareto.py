@@ -195,3 +195,55 @@ def plot_zdt2_set(ax, results: Sequence[dict] | dict, *, length: float = 0.6) ->
         ax.scatter(*x, color="black", s=12)
     ax.set(xlabel="$x_1$", ylabel="$x_2$", zlabel="$x_3$")
     ax.legend(fontsize=8, loc="upper left")
+
+
+# ---------------------------------------------------------------------------------------------
+# Figures 4 and 5 of the paper on MultiDigits
+
+
+def gap_at_equal_loss(lines: Tensor, ends: Tensor, task: int) -> Tensor:
+    """For each start e, how much worse the other loss of ``ends[e]`` (m = 2) is than the tangent
+    line ``lines[e]`` (G, 2) at the same value of loss ``task`` (linear interpolation along the
+    line; the line's best crossing). Positive: the point lies inside (dominated side of) the line.
+    NaN where the line does not reach that value. Returns (E,)."""
+    if lines.dim() != 3 or lines.shape[-1] != 2 or ends.shape != (lines.shape[0], 2):
+        raise ValueError(f"lines must be (E, G, 2) and ends (E, 2), got {tuple(lines.shape)} and {tuple(ends.shape)}")
+    if task not in (0, 1):
+        raise ValueError(f"task must be 0 or 1, got {task!r}")
+    other = 1 - task
+    out = torch.full((lines.shape[0],), float("nan"), dtype=lines.dtype)
+    for e in range(lines.shape[0]):
+        a, b, level = lines[e, :-1], lines[e, 1:], ends[e, task]
+        cross = (a[:, task] - level) * (b[:, task] - level) <= 0
+        if bool(cross.any()):
+            denom = b[cross, task] - a[cross, task]
+            t = torch.where(denom == 0, torch.zeros_like(denom), (level - a[cross, task]) / torch.where(denom == 0, torch.ones_like(denom), denom))
+            out[e] = ends[e, other] - (a[cross, other] + t * (b[cross, other] - a[cross, other])).min()
+    return out
+
+
+def plot_tangent_lines(ax, sweep: Tensor, lines: Tensor, descents: Sequence[Tensor]) -> None:
+    """Fig. 4: the weighted-sum solutions (black), their tangent lines (blue) and gradient descent
+    on each task alone (red: task 1, green: task 2), in loss space (log axes)."""
+    for e in range(lines.shape[0]):
+        ax.plot(*lines[e].T.numpy(), "-", color="C0", lw=1, label="tangent lines" if e == 0 else None)
+        for k, d in enumerate(descents):
+            ax.plot(*d[e].T.numpy(), "-", color=("C3", "C2")[k], lw=1.5,
+                    label=f"gradient steps on task {k + 1}" if e == 0 else None)
+    ax.plot(*sweep.T.numpy(), "o", color="black", ms=4, label="weighted-sum solutions")
+    ax.set(xscale="log", yscale="log", xlabel="training loss, left digit", ylabel="training loss, right digit")
+    ax.legend(fontsize=8)
+
+
+def plot_local_fronts(ax, sweep: Tensor, fronts: Sequence[Tensor], paths: Tensor, stitched: Tensor) -> None:
+    """Fig. 5-like: each anchor's tangent paths (lines) and local-set front (dots, one colour per
+    anchor), the stitched non-dominated front (black crosses) and the weighted-sum sweep (grey)."""
+    ax.plot(*sweep.T.numpy(), "o", color="0.6", ms=4, label="weighted-sum sweep")
+    a = len(fronts)
+    for i, fr in enumerate(fronts):
+        ax.plot(*fr.T.numpy(), ".", color=f"C{i}", ms=3, alpha=0.6)
+        for j in (i, a + i):
+            ax.plot(*paths[:, j].T.numpy(), "-", color=f"C{i}", lw=1.5)
+    ax.plot(*stitched.T.numpy(), "x", color="black", ms=3, label="stitched front")
+    ax.set(xscale="log", yscale="log", xlabel="training loss, left digit", ylabel="training loss, right digit")
+    ax.legend(fontsize=8)
