@@ -129,17 +129,19 @@ def local_set_state(sets: LocalSets, anchor: int, t1: float, t2: float) -> dict:
     its training losses, test accuracies and predictions on the first ``sets.sample`` test inputs."""
     if not isinstance(anchor, int) or not 0 <= anchor < sets.anchors.shape[0]:
         raise ValueError(f"anchor must be an int in [0, {sets.anchors.shape[0]}), got {anchor!r}")
-    coords = torch.tensor([[t1, t2]], dtype=sets.anchors.dtype)
+    coords = torch.tensor([[t1, t2]], dtype=sets.anchors.dtype, device=sets.anchors.device)
     theta = patch_points(sets.anchors[anchor], sets.neighbours[anchor], coords)[0]
     with torch.no_grad():
         losses = sets.net.losses(theta, sets.train_x, sets.train_y)
         acc = sets.net.accuracy(theta, sets.test_x, sets.test_y)
         logits = sets.net.logits(theta, sets.test_x[:sets.sample])
     preds = torch.stack([z.argmax(1) for z in logits], 1)
-    return {"anchor": anchor, "t": (t1, t2), "losses": losses, "accuracy": acc, "predictions": preds,
-            "labels": torch.stack([y[:sets.sample] for y in sets.test_y], 1),
-            "images": sets.test_x[:sets.sample, 0], "front": sets.front,
-            "anchor_losses": sets.net.losses(sets.anchors[anchor], sets.train_x, sets.train_y).detach()}
+    with torch.no_grad():
+        anchor_losses = sets.net.losses(sets.anchors[anchor], sets.train_x, sets.train_y)
+    return {"anchor": anchor, "t": (t1, t2), "losses": losses.cpu(), "accuracy": acc.cpu(),
+            "predictions": preds.cpu(), "labels": torch.stack([y[:sets.sample] for y in sets.test_y], 1).cpu(),
+            "images": sets.test_x[:sets.sample, 0].cpu(), "front": sets.front.cpu(),
+            "anchor_losses": anchor_losses.cpu()}
 
 
 def _render_local_set(r: dict):
@@ -148,14 +150,14 @@ def _render_local_set(r: dict):
             f"training losses: left {float(l[0]):.3f}, right {float(l[1]):.3f}\n"
             f"test accuracy: left {float(a[0]):.3f}, right {float(a[1]):.3f}")
     k = r["images"].shape[0]
-    fig = plt.figure(figsize=(8.0, 3.2))
+    fig = plt.figure(figsize=(8.4, 3.2), layout="constrained")
     grid = fig.add_gridspec(1, k + 3)
     ax = fig.add_subplot(grid[0, :3])
     front = r["front"].numpy()
     ax.plot(front[:, 0], front[:, 1], ".", color="0.6", ms=3, label="stitched front")
     ax.plot(*r["anchor_losses"].numpy(), "s", color="black", ms=6, label="anchor")
     ax.plot(*l.numpy(), "o", color="C3", ms=8, label="x(t)")
-    ax.set(xlabel="loss, left digit", ylabel="loss, right digit")
+    ax.set(xscale="log", yscale="log", xlabel="training loss, left digit", ylabel="training loss, right digit")
     ax.legend(fontsize=7)
     for i in range(k):
         axi = fig.add_subplot(grid[0, 3 + i])
@@ -211,7 +213,7 @@ def gap_at_equal_loss(lines: Tensor, ends: Tensor, task: int) -> Tensor:
     if task not in (0, 1):
         raise ValueError(f"task must be 0 or 1, got {task!r}")
     other = 1 - task
-    out = torch.full((lines.shape[0],), float("nan"), dtype=lines.dtype)
+    out = torch.full((lines.shape[0],), float("nan"), dtype=lines.dtype, device=lines.device)
     for e in range(lines.shape[0]):
         a, b, level = lines[e, :-1], lines[e, 1:], ends[e, task]
         cross = (a[:, task] - level) * (b[:, task] - level) <= 0
@@ -226,11 +228,11 @@ def plot_tangent_lines(ax, sweep: Tensor, lines: Tensor, descents: Sequence[Tens
     """Fig. 4: the weighted-sum solutions (black), their tangent lines (blue) and gradient descent
     on each task alone (red: task 1, green: task 2), in loss space (log axes)."""
     for e in range(lines.shape[0]):
-        ax.plot(*lines[e].T.numpy(), "-", color="C0", lw=1, label="tangent lines" if e == 0 else None)
+        ax.plot(*lines[e].T.cpu().numpy(), "-", color="C0", lw=1, label="tangent lines" if e == 0 else None)
         for k, d in enumerate(descents):
-            ax.plot(*d[e].T.numpy(), "-", color=("C3", "C2")[k], lw=1.5,
+            ax.plot(*d[e].T.cpu().numpy(), "-", color=("C3", "C2")[k], lw=1.5,
                     label=f"gradient steps on task {k + 1}" if e == 0 else None)
-    ax.plot(*sweep.T.numpy(), "o", color="black", ms=4, label="weighted-sum solutions")
+    ax.plot(*sweep.T.cpu().numpy(), "o", color="black", ms=4, label="weighted-sum solutions")
     ax.set(xscale="log", yscale="log", xlabel="training loss, left digit", ylabel="training loss, right digit")
     ax.legend(fontsize=8)
 
@@ -238,12 +240,12 @@ def plot_tangent_lines(ax, sweep: Tensor, lines: Tensor, descents: Sequence[Tens
 def plot_local_fronts(ax, sweep: Tensor, fronts: Sequence[Tensor], paths: Tensor, stitched: Tensor) -> None:
     """Fig. 5-like: each anchor's tangent paths (lines) and local-set front (dots, one colour per
     anchor), the stitched non-dominated front (black crosses) and the weighted-sum sweep (grey)."""
-    ax.plot(*sweep.T.numpy(), "o", color="0.6", ms=4, label="weighted-sum sweep")
+    ax.plot(*sweep.T.cpu().numpy(), "o", color="0.6", ms=4, label="weighted-sum sweep")
     a = len(fronts)
     for i, fr in enumerate(fronts):
-        ax.plot(*fr.T.numpy(), ".", color=f"C{i}", ms=3, alpha=0.6)
+        ax.plot(*fr.T.cpu().numpy(), ".", color=f"C{i}", ms=3, alpha=0.6)
         for j in (i, a + i):
-            ax.plot(*paths[:, j].T.numpy(), "-", color=f"C{i}", lw=1.5)
-    ax.plot(*stitched.T.numpy(), "x", color="black", ms=3, label="stitched front")
+            ax.plot(*paths[:, j].T.cpu().numpy(), "-", color=f"C{i}", lw=1.5)
+    ax.plot(*stitched.T.cpu().numpy(), "x", color="black", ms=3, label="stitched front")
     ax.set(xscale="log", yscale="log", xlabel="training loss, left digit", ylabel="training loss, right digit")
     ax.legend(fontsize=8)
