@@ -151,3 +151,15 @@ def test_tangent_steps_with_beta_e1_lower_f1_on_a_convex_problem():
     losses = torch.func.vmap(f)(path[:, 0])
     assert path.shape == (4, 1, 5) and counts.jacobians == 3
     assert bool((losses[1:, 0] < losses[:-1, 0]).all()) and bool((losses[1:, 1] > losses[:-1, 1]).all())
+
+
+def test_tangents_at_uses_given_weights_and_checks_their_shape():
+    f = _quadratic_pair(1)
+    points = torch.randn(2, 5, generator=torch.Generator().manual_seed(4), dtype=torch.float64)
+    w = torch.tensor([[0.5, 0.5], [0.2, 0.8]], dtype=torch.float64)
+    res = tangents_at(f, points, torch.tensor([1.0, -1.0], dtype=torch.float64), weights=w, rtol=1e-12, maxiter=50)
+    torch.testing.assert_close(res.weights, w)
+    hess = torch.func.hessian(lambda x: (w[1] * f(x)).sum())(points[1])
+    torch.testing.assert_close(hess @ res.directions[1], res.rhs[1], rtol=1e-8, atol=1e-9)
+    with pytest.raises(ValueError, match="weights"):
+        tangents_at(f, points, torch.tensor([1.0, -1.0], dtype=torch.float64), weights=w[:1])
