@@ -61,7 +61,7 @@ def test_correlation_sweep_shapes_on_a_tiny_run():
     assert r.test_loss.shape == (3, 2, 2, 2) and r.gates.shape == (3, 2, 2, 2, 3)
     assert torch.isnan(r.gates[2]).all() and torch.allclose(r.gates[:2].sum(-1), torch.ones(2, 2, 2, 2))
     assert torch.equal(r.gates[1, ..., 0, :], r.gates[1, ..., 1, :])           # OMoE: one gate
-    assert r.gap().shape == (3, 2) and r.label_correlation.shape == (2, 2)
+    assert r.gap().shape == (3, 2) and r.label_correlation.shape == r.label_variance.shape == (2, 2)
     assert (r.label_correlation[1] > 0.99).all()
 
 

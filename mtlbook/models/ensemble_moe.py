@@ -115,6 +115,7 @@ class ExpertsSweep:
     gates: Tensor
     parameters: dict[str, int]
     label_correlation: Tensor          # (correlations, seeds) Pearson r of the two test labels
+    label_variance: Tensor             # (correlations, seeds) test label variance, mean over tasks
 
     def mean_loss(self) -> Tensor:
         """Test loss averaged over the tasks: (models, correlations, seeds)."""
@@ -129,14 +130,15 @@ class ExpertsSweep:
 
 
 def correlation_sweep(correlations: Sequence[float], *, seeds: int = 3, steps: int = 2000,
-                      n_train: int = 10_000, n_test: int = 2_000, dim: int = 100, num_experts: int = 8,
+                      n_train: int = 10_000, n_test: int = 2_000, dim: int = 100, num_sines: int = 10,
+                      num_experts: int = 8,
                       expert_width: int = 16, tower_hidden: int = 8, batch_size: int = 128,
                       lr: float = 1e-3, seed: int = 0) -> ExpertsSweep:
     """Train MMoE, OMoE and a shared-bottom network of about the same size on the two-task data of
     every (correlation, seed), all side by side, and measure their test MSE.
 
     Data set (p, s) is :func:`mtlbook.data.related_regression` with ``correlation=p``,
-    ``seed=seed + s``; each model of seed s is initialized from its own generator stream.
+    ``seed=seed + s`` and ``num_sines`` sine terms (the paper's m = 10 by default).
     """
     from mtlbook.data.synthetic import related_regression
     from mtlbook.train import fit
@@ -149,7 +151,8 @@ def correlation_sweep(correlations: Sequence[float], *, seeds: int = 3, steps: i
         if isinstance(v, bool) or not isinstance(v, int) or v < 1:
             raise ValueError(f"{name} must be a positive int, got {v!r}")
     splits: list[Split] = [related_regression(n_train=n_train, n_test=n_test, correlation=p, dim=dim,
-                                              seed=seed + s) for p in correlations for s in range(seeds)]
+                                              num_sines=num_sines, seed=seed + s)
+                           for p in correlations for s in range(seeds)]
     tasks = splits[0].tasks
     k, e = len(tasks), len(splits)
     train = MultiTaskData(torch.cat([s.train.x for s in splits]),
@@ -181,4 +184,5 @@ def correlation_sweep(correlations: Sequence[float], *, seeds: int = 3, steps: i
     yc = ys - ys.mean(1, keepdim=True)
     r = (yc[..., 0] * yc[..., 1]).mean(1) / (yc[..., 0].std(1, correction=0) * yc[..., 1].std(1, correction=0))
     return ExpertsSweep(tuple(configs), correlations, torch.stack(losses).reshape(3, *shape, k),
-                        torch.stack(gates).reshape(3, *shape, k, num_experts), params, r.reshape(shape))
+                        torch.stack(gates).reshape(3, *shape, k, num_experts), params, r.reshape(shape),
+                        ys.var(1, correction=0).mean(-1).reshape(shape))
