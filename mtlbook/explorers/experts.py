@@ -65,7 +65,8 @@ def experts_at(sweep: ExpertsSweep, correlation: float) -> dict:
 
 
 def _render(r: dict):
-    lines = [f"task correlation p = {r['p']:.2f}: label correlation {r['r']:.1f}, {r['seeds']} seeds"]
+    lines = [f"task correlation p = {r['p']:.2f}: {len(r['models'])} models, {r['seeds']} seeds",
+             f"label correlation of the test targets: {r['r']:.2f}"]
     best = r["models"][int(np.argmin(r["mean"]))]
     lines += [f"{n:>13}: test MSE {mu:.3f} ± {sd:.3f}" for n, mu, sd in zip(r["models"], r["mean"], r["std"])]
     lines += [f"lowest: {best}; MMoE's two gates differ by {r['tv']:.2f} (total variation)"]
