@@ -1,12 +1,16 @@
 """Small encoder–decoder networks for dense prediction, E of them trained side by side.
 
-Every network here is built from one *column*: a tiny U-Net-like encoder–decoder of four blocks,
+Every network here is built from one *column*: a tiny U-Net-like encoder–decoder of four
+conv–BatchNorm–ReLU blocks,
 
-    1. enc1: conv3×3 (C_in → c), ReLU                       at H × W
-    2. enc2: max-pool 2, conv3×3 (c → 2c), ReLU              at H/2 × W/2
-    3. dec1: conv3×3 (2c → c), ReLU                          at H/2 × W/2
-    4. dec2: nearest upsampling ×2, conv1×1 on [dec1 ; enc1] (2c → c), ReLU   at H × W (a skip
+    1. enc1: conv3×3 (C_in → c)                              at H × W
+    2. enc2: max-pool 2, conv3×3 (c → 2c)                    at H/2 × W/2
+    3. dec1: conv3×3 (2c → c)                                at H/2 × W/2
+    4. dec2: nearest upsampling ×2, conv1×1 on [dec1 ; enc1] (2c → c)   at H × W (a skip
        connection brings back the fine detail of enc1)
+
+(batch normalization, per model and channel, is what lets these tiny columns train in a few hundred
+steps at a high learning rate)
 
 and per-pixel heads (1×1 convs) to each task's channels. The architectures differ in how the K
 tasks use columns:
@@ -22,8 +26,8 @@ tasks use columns:
   convs; f^{(j)}, shared by the tasks, maps the previous attended features to block j's resolution
   and width (with the pooling or upsampling of block j; at j = 1 the input is p^{(1)} alone). The
   paper's f is a 3×3 conv; ours is a 1×1 conv with ReLU, which keeps the attention branch cheaper
-  than the network it attends to. Task i's head reads â_i^{(4)}. Batch normalization is left out,
-  as in our other small backbones. Masks of ones give hard sharing.
+  than the network it attends to; g, h and f have no batch normalization. Task i's head reads
+  â_i^{(4)}. Masks of ones give hard sharing.
 
 Side by side. ``num_models`` = E independent copies (seeds) are one tensor program: the columns are
 the groups of grouped convolutions, so E models cost one call per layer. Activations are laid out
@@ -112,7 +116,7 @@ class Column(nn.Module):
         return torch.relu(self.convs[3](torch.cat([_up(h), skip], dim=2)))
 
 
-def _check_width(tasks, in_channels: int, width: int, num_models: int) -> tuple:
+def _check_args(tasks, in_channels: int, width: int, num_models: int) -> tuple:
     tasks = tuple(tasks)
     if not tasks or not all(hasattr(t, "output_size") and hasattr(t, "loss") for t in tasks):
         raise ValueError(f"tasks must be a non-empty sequence of tasks, got {tasks!r}")
@@ -127,7 +131,7 @@ class DenseModels(MultiTaskModel):
 
     def __init__(self, tasks: Sequence, in_channels: int, width: int, num_models: int):
         super().__init__()
-        self.tasks = _check_width(tasks, in_channels, width, num_models)
+        self.tasks = _check_args(tasks, in_channels, width, num_models)
         self.num_tasks, self.num_models = len(self.tasks), num_models
         self.in_channels, self.width = in_channels, width
         self.heads = nn.ModuleList(GroupedConv(num_models, width, t.output_size, kernel=1) for t in self.tasks)
@@ -296,6 +300,7 @@ class DenseMTAN(DenseModels):
         return [*self.column.parameters(), *self.bridges.parameters()]
 
     def task_parameters(self, k: int) -> list[nn.Parameter]:
-        # the attention convs are grouped over (model, task); return the whole grouped convs'
-        # parameters of task k's heads plus every attention conv (they hold all tasks' groups)
+        """Task k's head and the attention convs g, h. The attention convs of all tasks are the groups
+        of one grouped conv per block, so their tensors are listed for every task (each task's
+        gradient only reaches its own groups)."""
         return [*super().task_parameters(k), *self.g.parameters(), *self.h.parameters()]
