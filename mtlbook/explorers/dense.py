@@ -1,4 +1,5 @@
-"""Chapter 2b figures for dense prediction: scenes with their maps, MTAN masks, cross-stitch units."""
+"""Chapter 2b figures for dense prediction (scenes with their maps, MTAN masks, cross-stitch units) and
+a scene picker over precomputed predictions."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import torch
 from matplotlib.figure import Figure
 
 from mtlbook.data.core import MultiTaskData
+from mtlbook.widgets import Explorer, dropdown, explorer, int_slider
 
 
 def _image(x: torch.Tensor) -> np.ndarray:
@@ -103,3 +105,49 @@ def metrics_figure(metrics: dict, tasks: Sequence) -> Figure:
         lo = min(v.min() for v in vals)
         ax.set_ylim(max(0.0, lo - 0.15 * abs(lo) - 0.02), None)
     return fig
+
+
+def scene_view(data: MultiTaskData, predictions: dict, index: int, network: str) -> dict:
+    """Pure: one test scene, its shapes, and ``network``'s predicted maps with per-task scores.
+
+    ``predictions`` maps a network's name to its K predicted maps (N, H, W) of the first N images of
+    ``data`` (classes, depth, 0/1 edges, as :meth:`DenseTask.predict` gives them)."""
+    if network not in predictions:
+        raise ValueError(f"network must be one of {list(predictions)}, got {network!r}")
+    maps = predictions[network]
+    n = len(maps[0])
+    if not 0 <= index < n:
+        raise ValueError(f"index must be in [0, {n}), got {index}")
+    from mtlbook.data.scenes import CLASSES
+
+    scores = []
+    for task, m, y in zip(data.tasks, maps, data.targets):
+        p, t = m[index], y[index]
+        if task.kind == "segmentation":
+            scores.append(("pixel accuracy", float((p == t).float().mean())))
+        elif task.kind == "depth":
+            scores.append(("abs. error", float((p - t).abs().mean())))
+        else:
+            tp, wrong = float((p.bool() & t.bool()).sum()), float((p.bool() ^ t.bool()).sum())
+            scores.append(("F1", 2 * tp / (2 * tp + wrong) if tp + wrong else 1.0))
+    shapes = [CLASSES[s.cls] for s in data.meta.get("shapes", [[]] * len(data))[index]]
+    return {"index": index, "network": network, "shapes": shapes, "scores": scores,
+            "names": data.task_names, "figure": (data.subset(slice(index, index + 1)),
+                                                 {network: [m[index:index + 1] for m in maps]})}
+
+
+def _render_scene(r: dict):
+    shapes = ", ".join(r["shapes"]) if r["shapes"] else "no shape"
+    lines = [f"test image {r['index']}: {shapes} ({len(r['shapes'])} shape{'s' * (len(r['shapes']) != 1)})"]
+    lines += [f"{r['network']}: " + "; ".join(f"{n} {m} {v:.3f}" for n, (m, v) in zip(r["names"], r["scores"]))]
+    data, preds = r["figure"]
+    return "\n".join(lines), scenes_figure(data, [0], predictions=preds)
+
+
+def scene_explorer(data: MultiTaskData, predictions: dict) -> Explorer:
+    """An image slider and a network picker over precomputed predictions (:func:`scene_view`)."""
+    n = len(next(iter(predictions.values()))[0])
+    controls = {"image": int_slider(0, 0, n - 1, "test image"),
+                "network": dropdown(list(predictions), list(predictions)[0], "network")}
+    return explorer(lambda image, network: scene_view(data, predictions, image, network), _render_scene,
+                    controls, title="Scenes and predictions")
