@@ -109,7 +109,7 @@ class SelectiveGroupUpdates(Strategy):
         if len(ctx.tasks) != self.num_tasks:
             raise ValueError(f"the strategy was built for num_tasks={self.num_tasks}, the data has "
                              f"{len(ctx.tasks)} tasks")
-        if ctx.step < self.warmup:
+        if len(self.group_history) < self.warmup:         # steps seen so far (fit() may be called in chunks)
             self.groups = tuple((k,) for k in range(self.num_tasks))
         else:
             self.regroup()
