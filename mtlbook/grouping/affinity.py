@@ -48,6 +48,9 @@ def lookahead_affinity(model: nn.Module, tasks: Sequence[Task], x: Tensor,
                        per_lr: bool = False) -> Tensor:
     """TAG's Z^t (K, K) at one batch: ``Z[i, j] = 1 − L_j(θ_s − lr ∇L_i) / L_j(θ_s)``.
 
+    For E models trained side by side (:mod:`mtlbook.models.ensemble`, losses of shape (E, K)) the
+    result is (E, K, K), one matrix per model, from the same K backward passes.
+
     ``shared`` defaults to ``model.shared_parameters()``; only these are stepped (plain SGD, rate
     ``lr``), through :func:`torch.func.functional_call`, so the model itself is never modified.
     With ``per_lr=True`` the result is divided by ``lr`` (as TAG's code reports it). Returns a
@@ -61,20 +64,19 @@ def lookahead_affinity(model: nn.Module, tasks: Sequence[Task], x: Tensor,
     names = _shared_names(model, shared)
     params = dict(model.named_parameters())
     theta = [params[n] for n in names]
-    losses = task_losses(tasks, model(x), targets)
-    if losses.dim() != 1:
-        raise ValueError(f"lookahead_affinity needs one model (losses of shape (K,)), got "
-                         f"{tuple(losses.shape)}")
+    losses = task_losses(tasks, model(x), targets)                 # (K,) or (E, K)
     rows = []
     for i in range(k):
-        grads = torch.autograd.grad(losses[i], theta, retain_graph=i + 1 < k, allow_unused=True)
+        # members of an ensemble share no parameter: the gradient of the sum is each one's own
+        grads = torch.autograd.grad(losses[..., i].sum(), theta, retain_graph=i + 1 < k,
+                                    allow_unused=True)
         stepped = {n: (p - lr * g if g is not None else p).detach()
                    for n, p, g in zip(names, theta, grads)}
         with torch.no_grad():
             after = task_losses(tasks, functional_call(model, stepped, (x,)), targets)
         rows.append(after)
     before = losses.detach()
-    z = 1.0 - torch.stack(rows) / before
+    z = 1.0 - torch.stack(rows, -2) / before[..., None, :]
     return z / lr if per_lr else z
 
 
@@ -84,7 +86,8 @@ class AffinityTracker(Strategy):
     Every ``every`` steps, before the optimizer step, Z^t is measured at the step's batch with the
     virtual learning rate ``lr`` (TAG: every 10 steps on Taskonomy, every step on CelebA).
     ``mean`` is Ẑ = (1/T) Σ_t Z^t over the T measurements so far; ``history`` holds every Z^t (for a
-    heatmap over training) and ``measured_at`` their steps. The running sum stays on the device.
+    heatmap over training) and ``measured_at`` their steps (counted by the tracker, so training may
+    be split over several :func:`mtlbook.train.fit` calls). The running sum stays on the device.
     """
 
     def __init__(self, lr: float, *, every: int = 1, base: Strategy | None = None,
@@ -105,11 +108,12 @@ class AffinityTracker(Strategy):
         self.count = 0
         self.history: list[Tensor] = []
         self.measured_at: list[int] = []
+        self.steps_seen = 0                  # own count, so that training may span several fit() calls
 
     def update(self, z: Tensor) -> None:
-        """Add one measurement Z^t (K, K) to the running average."""
-        if z.dim() != 2 or z.shape[0] != z.shape[1]:
-            raise ValueError(f"z must be a square (K, K) tensor, got shape {tuple(z.shape)}")
+        """Add one measurement Z^t (K, K), or (E, K, K) for side-by-side models, to the average."""
+        if z.dim() < 2 or z.shape[-1] != z.shape[-2]:
+            raise ValueError(f"z must be a square (..., K, K) tensor, got shape {tuple(z.shape)}")
         if self.total is not None and self.total.shape != z.shape:
             raise ValueError(f"z must have shape {tuple(self.total.shape)}, got {tuple(z.shape)}")
         self.total = z.clone() if self.total is None else self.total + z
@@ -119,16 +123,17 @@ class AffinityTracker(Strategy):
 
     @property
     def mean(self) -> Tensor:
-        """Ẑ, the average of the measurements so far (K, K)."""
+        """Ẑ, the average of the measurements so far (K, K) or (E, K, K)."""
         if self.total is None:
             raise ValueError("no affinity has been measured yet")
         return self.total / self.count
 
     def step(self, ctx: StepContext) -> tuple[Tensor, Tensor]:
-        if ctx.step % self.every == 0:
+        if self.steps_seen % self.every == 0:
             z = lookahead_affinity(ctx.model, ctx.tasks, ctx.x, ctx.targets, self.lr, per_lr=self.per_lr)
             self.update(z)
-            self.measured_at.append(ctx.step)
+            self.measured_at.append(self.steps_seen)
+        self.steps_seen += 1
         return self.base.step(ctx)
 
     def end_epoch(self, epoch_losses: Tensor) -> None:

@@ -83,66 +83,110 @@ def affinity_propagation(similarity, *, preference: float | None = None, damping
     equals the preference (e.g. all zero): every point joins one cluster (exemplar 0), as the
     messages would otherwise be undecided.
     """
-    s = _as_square(similarity, "similarity").copy()
+    s = _as_square(similarity, "similarity")
+    return affinity_propagation_batch(s[None], preference=preference, damping=damping, max_iter=max_iter,
+                                      convergence_iter=convergence_iter)[0]
+
+
+def affinity_propagation_batch(similarities, *, preference: float | None = None, damping: float = 0.5,
+                               max_iter: int = 200, convergence_iter: int = 15) -> list[AffinityPropagationResult]:
+    """:func:`affinity_propagation` on E independent (K, K) similarities (an (E, K, K) array) at
+    once: the messages of all E problems are updated together, and each problem stops (its
+    messages frozen) when it converges, so every result equals the one of its own call."""
+    if not isinstance(similarities, (Tensor, np.ndarray)):
+        raise TypeError(f"similarities must be an (E, K, K) tensor or array, got {type(similarities).__name__}")
+    s = similarities.detach().cpu().double().numpy() if isinstance(similarities, Tensor) \
+        else np.array(similarities, dtype=np.float64)
+    if s.ndim != 3 or s.shape[1] != s.shape[2] or s.shape[1] < 1 or s.shape[0] < 1:
+        raise ValueError(f"similarities must be a non-empty (E, K, K) array, got shape {s.shape}")
+    if not np.isfinite(s).all():
+        bad = np.argwhere(~np.isfinite(s))[0]
+        raise ValueError(f"similarity must be finite, got {s[tuple(bad)]} at {tuple(int(b) for b in bad)}")
     if not 0.5 <= damping < 1.0:
         raise ValueError(f"damping must be in [0.5, 1), got {damping}")
     for name, v in (("max_iter", max_iter), ("convergence_iter", convergence_iter)):
         if not isinstance(v, int) or v < 1:
             raise ValueError(f"{name} must be a positive int, got {v!r}")
-    n = s.shape[0]
+    e, n = s.shape[0], s.shape[1]
     if preference is None:
         # A symmetric S holds each similarity twice, so its median is often exactly one of them: a
         # tie that scikit-learn breaks with random noise. Shift it down by a relative 1e-9 instead,
         # which breaks the tie deterministically (towards fewer exemplars) in any task order.
-        pref = float(np.median(s)) - 1e-9 * float(s.max() - s.min())
+        flat = s.reshape(e, -1)
+        pref = np.median(flat, 1) - 1e-9 * (flat.max(1) - flat.min(1))
     else:
-        pref = float(preference)
-    if not np.isfinite(pref):
+        pref = np.full(e, float(preference))
+    if not np.isfinite(pref).all():
         raise ValueError(f"preference must be finite, got {preference}")
+    results: list[AffinityPropagationResult | None] = [None] * e
     if n == 1:
-        return AffinityPropagationResult(np.zeros(1, dtype=int), (0,), True, 0)
-    off = s[~np.eye(n, dtype=bool)]
-    if np.all(off == off[0]) and off[0] >= pref:
-        return AffinityPropagationResult(np.zeros(n, dtype=int), (0,), True, 0)
-    np.fill_diagonal(s, pref)
+        return [AffinityPropagationResult(np.zeros(1, dtype=int), (0,), True, 0) for _ in range(e)]
+    offdiag = ~np.eye(n, dtype=bool)
+    for i in range(e):
+        off = s[i][offdiag]
+        if np.all(off == off[0]) and off[0] >= pref[i]:
+            results[i] = AffinityPropagationResult(np.zeros(n, dtype=int), (0,), True, 0)
+    todo = np.array([r is None for r in results])
+    rows, diag = np.arange(n), (slice(None), np.arange(n), np.arange(n))
+    s = s.copy()
+    s[diag] = pref[:, None]
     # Symmetric similarities make the messages tie and oscillate; like scikit-learn, break ties with
     # noise far below any meaningful difference (fixed seed: deterministic; a knife-edge tie may
     # still resolve differently when the tasks are reordered).
     noise = np.random.default_rng(0).standard_normal((n, n))
     s = s + (np.finfo(np.float64).eps * np.abs(s) + 1e-100) * 100 * noise
-    r = np.zeros((n, n))
-    a = np.zeros((n, n))
-    rows = np.arange(n)
-    last, stable = None, 0
+    r = np.zeros((e, n, n))
+    a = np.zeros((e, n, n))
+    last = np.zeros((e, n), dtype=bool)
+    stable = np.zeros(e, dtype=int)
+    live = todo.copy()
     for it in range(1, max_iter + 1):
-        t = a + s
-        first = np.argmax(t, 1)
-        top = t[rows, first]
-        t[rows, first] = -np.inf
-        second = t.max(1)
-        r_new = s - top[:, None]
-        r_new[rows, first] = s[rows, first] - second
-        r = damping * r + (1 - damping) * r_new
-        rp = np.maximum(r, 0)
-        np.fill_diagonal(rp, np.diag(r))
-        col = rp.sum(0)
-        a_new = col[None, :] - rp                       # r(k,k) + Σ_{i'∉{i,k}} max(0, r(i',k))
-        diag = np.diag(a_new).copy()                    # Σ_{i'≠k} max(0, r(i',k))
-        a_new = np.minimum(a_new, 0)
-        np.fill_diagonal(a_new, diag)
-        a = damping * a + (1 - damping) * a_new
-        ex = tuple(int(k) for k in np.flatnonzero(np.diag(a) + np.diag(r) > 0))
-        stable = stable + 1 if ex == last else 0
-        last = ex
-        if ex and stable >= convergence_iter:
+        if not live.any():
             break
-    else:
-        if not last or stable < convergence_iter:
-            return AffinityPropagationResult(np.full(n, -1), (), False, max_iter)
-    exemplars = np.array(last)
-    labels = exemplars[np.argmax(s[:, exemplars], 1)]
-    labels[exemplars] = exemplars
-    return AffinityPropagationResult(labels, tuple(last), True, it)
+        idx = np.flatnonzero(live)
+        sl, rl, al = s[idx], r[idx], a[idx]
+        t = al + sl
+        first = np.argmax(t, 2)
+        pick = (np.arange(len(idx))[:, None], rows[None, :], first)
+        top = t[pick]
+        t[pick] = -np.inf
+        second = t.max(2)
+        r_new = sl - top[..., None]
+        r_new[pick] = sl[pick] - second
+        rl = damping * rl + (1 - damping) * r_new
+        rp = np.maximum(rl, 0)
+        rdiag = rl[:, rows, rows]
+        rp[:, rows, rows] = rdiag
+        a_new = rp.sum(1, keepdims=True) - rp            # r(k,k) + Σ_{i'∉{i,k}} max(0, r(i',k))
+        adiag = a_new[:, rows, rows].copy()              # Σ_{i'≠k} max(0, r(i',k))
+        a_new = np.minimum(a_new, 0)
+        a_new[:, rows, rows] = adiag
+        al = damping * al + (1 - damping) * a_new
+        r[idx], a[idx] = rl, al
+        ex = al[:, rows, rows] + rdiag > 0
+        same = (ex == last[idx]).all(1)
+        stable[idx] = np.where(same, stable[idx] + 1, 0)
+        last[idx] = ex
+        for j in idx[(stable[idx] >= convergence_iter) & ex.any(1)]:
+            exemplars = np.flatnonzero(last[j])
+            labels = exemplars[np.argmax(s[j][:, exemplars], 1)]
+            labels[exemplars] = exemplars
+            results[j] = AffinityPropagationResult(labels, tuple(int(k) for k in exemplars), True, it)
+            live[j] = False
+    for j in np.flatnonzero(live):
+        results[j] = AffinityPropagationResult(np.full(n, -1), (), False, max_iter)
+    return results
+
+
+def group_tasks_batch(affinities, *, eps: float = 1e-12, preference: float | None = None,
+                      damping: float = 0.5, max_iter: int = 200,
+                      convergence_iter: int = 50) -> list[tuple[tuple[int, ...], ...] | None]:
+    """:func:`group_tasks` for E affinity matrices (E, K, K) at once (one affinity propagation run
+    over all of them); None where it does not converge."""
+    sims = np.stack([symmetrize(normalize_by_self_affinity(m, eps)) for m in affinities])
+    res = affinity_propagation_batch(sims, preference=preference, damping=damping, max_iter=max_iter,
+                                     convergence_iter=convergence_iter)
+    return [groups_from_labels(r.labels) if r.converged else None for r in res]
 
 
 def groups_from_labels(labels) -> tuple[tuple[int, ...], ...]:

@@ -35,6 +35,35 @@ from mtlbook.grouping.clustering import group_tasks
 from mtlbook.strategy import StepContext, Strategy
 
 
+def proximal_credit(affinity: Tensor, members: Tensor, before: Tensor, after: Tensor,
+                    decay: float) -> Tensor:
+    """One EMA update of the proximal affinity Â (``[..., source, target]``) after a group step.
+
+    ``members`` (..., K) marks the group G just stepped, ``before``/``after`` (..., K) are the task
+    losses on the batch before and after that step. With a_j = (1 − after_j / before_j) / |G|, the
+    rows i ∈ G receive a_j for j ∉ G, a_j or −max(a_i, a_j) (a conflict) for j ∈ G, and a_i on the
+    diagonal only when a_i ≥ 0 (module docstring); every other entry is unchanged. Leading
+    dimensions are independent problems (E models side by side); a row of ``members`` with no task
+    changes nothing. A zero loss in ``before`` is clamped to the smallest positive number.
+    """
+    k = affinity.shape[-1]
+    if affinity.shape[-2:] != (k, k) or members.shape[-1] != k or before.shape != after.shape \
+            or before.shape[-1] != k:
+        raise ValueError(f"need affinity (..., K, K), members, before and after (..., K); got "
+                         f"{tuple(affinity.shape)}, {tuple(members.shape)}, {tuple(before.shape)}, "
+                         f"{tuple(after.shape)}")
+    members = members.bool()
+    size = members.sum(-1, keepdim=True).clamp_min(1)
+    safe = before.clamp_min(torch.finfo(before.dtype).tiny)
+    a = (1.0 - after / safe) / size                                   # a_j, (..., K)
+    src, tgt = a[..., :, None], a[..., None, :]                        # a_i and a_j, (..., K, K)
+    conflict = (src * tgt < 0) & members[..., None, :]
+    rec = torch.where(conflict, -torch.maximum(src, tgt), tgt)
+    eye = torch.eye(k, dtype=torch.bool, device=affinity.device)
+    record = members[..., :, None] & ~(eye & (src < 0))                # self-affinity only when >= 0
+    return torch.where(record, (1 - decay) * affinity + decay * rec, affinity)
+
+
 class SelectiveGroupUpdates(Strategy):
     """Sequential group updates with groups from the tracked proximal affinity (module docstring).
 
@@ -64,21 +93,9 @@ class SelectiveGroupUpdates(Strategy):
         k = self.num_tasks
         if self.affinity is None:
             self.affinity = torch.zeros(k, k, dtype=before.dtype, device=before.device)
-        safe = before.clamp_min(torch.finfo(before.dtype).tiny)        # a zero loss: no division by 0
-        a = (1.0 - after / safe) / len(group)                          # a_j for every target j
-        members = torch.tensor(group, device=before.device)
-        in_group = torch.zeros(k, dtype=torch.bool, device=before.device)
-        in_group[members] = True
-        src = a[members][:, None]                                     # a_i, (|G|, 1)
-        tgt = a[None, :].expand(len(group), k)                        # a_j, (|G|, K)
-        conflict = (src * tgt < 0) & in_group[None, :]
-        rec = torch.where(conflict, -torch.maximum(src, tgt), tgt)
-        record = torch.ones(len(group), k, dtype=torch.bool, device=before.device)
-        rows = torch.arange(len(group), device=before.device)
-        record[rows, members] = a[members] >= 0                        # self-affinity only when >= 0
-        old = self.affinity[members]
-        new = torch.where(record, (1 - self.decay) * old + self.decay * rec, old)
-        self.affinity[members] = new
+        members = torch.zeros(k, dtype=torch.bool, device=before.device)
+        members[list(group)] = True
+        self.affinity = proximal_credit(self.affinity, members, before, after, self.decay)
 
     def regroup(self) -> tuple[tuple[int, ...], ...]:
         """New groups from Â (kept unchanged when affinity propagation does not converge)."""
@@ -92,7 +109,7 @@ class SelectiveGroupUpdates(Strategy):
         if len(ctx.tasks) != self.num_tasks:
             raise ValueError(f"the strategy was built for num_tasks={self.num_tasks}, the data has "
                              f"{len(ctx.tasks)} tasks")
-        if ctx.step < self.warmup:
+        if len(self.group_history) < self.warmup:         # steps seen so far (fit() may be called in chunks)
             self.groups = tuple((k,) for k in range(self.num_tasks))
         else:
             self.regroup()
