@@ -10,7 +10,8 @@ Model e trains on ``splits[e // seeds]`` (a sweep, e.g. one split per task relat
 ``e % seeds``. A model with a ``penalty()`` (soft sharing, sluice, MRN) has it added to its loss;
 ``alpha_parameters()`` (cross-stitch, sluice) get the learning rate times ``alpha_lr_scale``, as
 in Misra et al.; a model with ``update_covariance()`` (MRN) has it called every ``epoch_steps``
-steps. After training, the parameters are written back into E ordinary modules.
+steps. The models are moved to the device of the data. After training, the parameters are written back
+into E ordinary modules.
 """
 
 from __future__ import annotations
@@ -88,10 +89,11 @@ def train_side_by_side(make: Callable[[], nn.Module], splits: Sequence[Split], *
         raise ValueError(f"batch_size={batch_size} exceeds the {n_train} training examples")
     tasks = splits[0].tasks
     num = len(splits) * seeds
+    device = splits[0].train.x.device
     models = []
     for e in range(num):
         torch.manual_seed(seed + e % seeds)
-        models.append(make())
+        models.append(make().to(device))
     wrapped = [_Objective(m) for m in models]
     params, buffers = stack_module_state(wrapped)
     base = copy.deepcopy(wrapped[0]).to("meta")
@@ -111,11 +113,11 @@ def train_side_by_side(make: Callable[[], nn.Module], splits: Sequence[Split], *
         return functional_call(base, (p, b), (x,))
 
     batched = vmap(run)
-    rows = torch.arange(num)[:, None]
+    rows = torch.arange(num, device=device)[:, None]
     losses, penalties = [], []
     has_update = hasattr(models[0], "update_covariance")
     for step in range(steps):
-        idx = torch.randint(0, n_train, (num, batch_size), generator=gen)
+        idx = torch.randint(0, n_train, (num, batch_size), generator=gen).to(device)
         outs, pen = batched(params, buffers, x_train[rows, idx])
         task_loss = task_losses(tasks, outs, [y[rows, idx] for y in y_train])  # (E, K)
         opt.zero_grad(set_to_none=True)
