@@ -4,6 +4,8 @@ from mtlbook.models.backbones import backbone, hard_sharing, heads_for, mlp, sin
 from mtlbook.models.base import (HardSharing, InputShape, MultiTaskModel, SingleTaskNetworks,
                                  copy_parameters_, count_parameters)
 from mtlbook.models.cross_stitch import CrossStitch, cross_stitch
+from mtlbook.models.fully_adaptive import SharingTree, TreeNetwork, task_affinity, widen
+from mtlbook.models.side_by_side import SideBySide, train_side_by_side
 from mtlbook.models.ensemble import EnsembleHardSharing, EnsembleLinear, EnsembleMLP
 from mtlbook.models.mmoe import MixtureOfExperts, mmoe, omoe, shared_bottom
 from mtlbook.models.mrn import MultilinearRelationship, mrn
@@ -16,5 +18,5 @@ __all__ = [
     "MTAN", "MixtureOfExperts", "MultiTaskModel", "MultilinearRelationship", "PenalizedStrategy", "SingleTaskNetworks", "Sluice",
     "SoftSharing", "backbone", "copy_parameters_", "count_parameters", "cross_stitch", "hard_sharing",
     "heads_for", "mlp", "mmoe", "mrn", "mtan", "omoe", "shared_bottom", "single_task_networks", "sluice", "small_cnn",
-    "soft_sharing",
+    "soft_sharing", "SharingTree", "SideBySide", "TreeNetwork", "task_affinity", "train_side_by_side", "widen",
 ]
