@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import torch
 from torch import Tensor, nn
@@ -12,14 +12,17 @@ from mtlbook.weighting.base import check_losses, check_num_tasks, task_gradient_
 
 
 def gradnorm_loss(weights: Tensor, grad_norms: Tensor, losses: Tensor, initial_losses: Tensor,
-                  alpha: float) -> Tensor:
+                  alpha: float | Tensor) -> Tensor:
     """L_grad = Σ_k |G_k − Ḡ · r_k^α|, G_k = w_k ‖∇_W L_k‖, Ḡ = mean G, r_k = L̃_k / mean L̃,
-    L̃_k = L_k / L_k(0). The target Ḡ · r^α is held constant (detached), so L_grad is differentiated
-    through G_k = w_k ‖∇_W L_k‖ only, i.e. with respect to the weights."""
+    L̃_k = L_k / L_k(0) (eq. 2). The target Ḡ · r^α is held constant (detached), so L_grad is
+    differentiated through G_k = w_k ‖∇_W L_k‖ only, i.e. with respect to the weights. Every input is
+    (..., K) for side-by-side models (summed over them); ``alpha`` is a float or one value per model."""
     g = weights * grad_norms.detach()
     ratio = losses.detach() / initial_losses
-    r = ratio / ratio.mean()
-    target = (g.mean() * r.pow(alpha)).detach()
+    r = ratio / ratio.mean(-1, keepdim=True)
+    a = torch.as_tensor(alpha, dtype=g.dtype, device=g.device)
+    a = a[..., None] if a.dim() else a
+    target = (g.mean(-1, keepdim=True) * r.pow(a)).detach()
     return (g - target).abs().sum()
 
 
@@ -36,20 +39,36 @@ class GradNorm(Strategy):
     α (``alpha``) is the asymmetry: 0 equalizes the G_k, larger values pull slow tasks harder.
     State: ``task_weights`` (an ``nn.Parameter`` (K,)), ``initial_losses``, ``optimizer``.
     Cost: K extra backward passes that stop at W.
+
+    Side by side: with ``num_models=E`` (a model such as ``EnsembleHardSharing`` whose losses are
+    (E, K) and whose W has a leading model dimension) each model has its own weights (E, K), its own
+    L(0) and, if ``alpha`` is a sequence of E values, its own α; since Adam is element-wise this is
+    exactly E separate GradNorms.
     """
 
-    def __init__(self, num_tasks: int, alpha: float = 1.5, *, lr: float = 0.025,
-                 layer: Callable[[nn.Module], nn.Module] | None = None, min_weight: float = 1e-6):
+    def __init__(self, num_tasks: int, alpha: float | Sequence[float] = 1.5, *, lr: float = 0.025,
+                 layer: Callable[[nn.Module], nn.Module] | None = None, min_weight: float = 1e-6,
+                 num_models: int | None = None):
         self.num_tasks = check_num_tasks(num_tasks)
-        if not 0 <= alpha < float("inf"):
-            raise ValueError(f"alpha must be finite and >= 0, got {alpha!r}")
+        if num_models is not None and (isinstance(num_models, bool) or not isinstance(num_models, int)
+                                       or num_models < 1):
+            raise ValueError(f"num_models must be None or an int >= 1, got {num_models!r}")
+        a = torch.as_tensor(alpha, dtype=torch.float32)
+        if a.dim() > 1 or not bool(torch.isfinite(a).all()) or bool((a < 0).any()):
+            raise ValueError(f"alpha must be finite and >= 0 (a float or one per model), got {alpha!r}")
+        if a.dim() == 1 and (num_models is None or len(a) != num_models):
+            raise ValueError(f"alpha has {len(a)} values: one per model needs num_models={len(a)}, "
+                             f"got num_models={num_models!r}")
         if not lr > 0:
             raise ValueError(f"lr must be > 0, got {lr!r}")
         if not 0 < min_weight < 1:
             raise ValueError(f"min_weight must be in (0, 1), got {min_weight!r}")
-        self.alpha, self.min_weight = float(alpha), float(min_weight)
+        self.alpha = float(a) if a.dim() == 0 else a
+        self.min_weight = float(min_weight)
         self.layer = layer
-        self.task_weights = nn.Parameter(torch.ones(num_tasks))
+        self.num_models = num_models
+        shape = (num_tasks,) if num_models is None else (num_models, num_tasks)
+        self.task_weights = nn.Parameter(torch.ones(shape))
         self.optimizer = torch.optim.Adam([self.task_weights], lr=lr)
         self.initial_losses: Tensor | None = None
 
@@ -71,9 +90,11 @@ class GradNorm(Strategy):
         self.optimizer.zero_grad(set_to_none=True)
         losses = ctx.compute_losses()
         check_losses(losses.detach(), self.num_tasks)
-        if losses.dim() != 1:
-            raise ValueError(f"GradNorm needs losses (K,) of one model, got {tuple(losses.shape)}")
         w = self.task_weights
+        if losses.shape != w.shape:
+            expected = "(K,) of one model" if self.num_models is None else f"({self.num_models}, K)"
+            raise ValueError(f"GradNorm needs losses {expected} with K = {self.num_tasks}, got "
+                             f"{tuple(losses.shape)}")
         if w.device != losses.device:
             w.data = w.data.to(losses.device)
         if self.initial_losses is None:
@@ -89,5 +110,5 @@ class GradNorm(Strategy):
         self.optimizer.step()
         with torch.no_grad():
             w.clamp_(min=self.min_weight)
-            w.mul_(self.num_tasks / w.sum())
+            w.mul_(self.num_tasks / w.sum(-1, keepdim=True))
         return losses.detach(), used
