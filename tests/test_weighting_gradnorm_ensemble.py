@@ -89,3 +89,54 @@ def test_record_run_curves_start_at_one_and_keep_weights():
     with pytest.raises(TypeError, match="EnsembleHardSharing"):
         record_run(torch.nn.Linear(2, 2), split, EqualWeighting(), steps=1,
                    optimizer=torch.optim.SGD(net.parameters(), lr=0.1))
+
+
+# ---- the graph-reusing step computes what the generic step computes -----------------------------
+
+def run_steps(net, split, gn, steps=5):
+    opt = torch.optim.Adam(net.parameters(), lr=1e-2)
+    fit(net, split.train, steps=steps, batch_size=64, optimizer=opt, strategy=gn, seed=0, progress=False)
+    return gn.task_weights.detach().clone(), [p.detach().clone() for p in net.parameters()]
+
+
+@pytest.mark.parametrize("ensemble", [False, True])
+def test_graph_reuse_gives_the_same_weights_and_updates(monkeypatch, ensemble):
+    import mtlbook.weighting.gradnorm as gradnorm
+    from mtlbook.models import hard_sharing
+
+    split = small_toy()
+    calls = []
+    real = gradnorm._weighted_backward_through_features
+    monkeypatch.setattr(gradnorm, "_weighted_backward_through_features",
+                        lambda *a: calls.append(1) or real(*a))
+
+    def make():
+        if ensemble:
+            return tied_ensemble(2, split.tasks, 10, (8, 8), seed=2), dict(num_models=2, layer=W)
+        torch.manual_seed(2)
+        return hard_sharing(split.tasks, 10, width=8), {}
+
+    net, kw = make()
+    fast_w, fast_p = run_steps(net, split, GradNorm(3, 1.5, lr=0.05, **kw))
+    assert len(calls) == 5                                       # the graph-reusing path ran
+    monkeypatch.setattr(gradnorm, "_split_parameters", lambda ctx, layer: None)
+    net, kw = make()
+    slow_w, slow_p = run_steps(net, split, GradNorm(3, 1.5, lr=0.05, **kw))
+    assert len(calls) == 5                                       # the generic path ran
+    assert torch.allclose(fast_w, slow_w, atol=1e-5)
+    for p, q in zip(fast_p, slow_p):
+        assert torch.allclose(p, q, atol=1e-5)
+
+
+def test_graph_reuse_is_skipped_without_features():
+    import mtlbook.weighting.gradnorm as gradnorm
+    from mtlbook.strategy import StepContext
+
+    split = small_toy()
+    net = tied_ensemble(1, split.tasks, 10, (8,))
+    ctx = StepContext(net, split.tasks, torch.optim.SGD(net.parameters(), lr=0.1), split.train.x[:8],
+                      tuple(y[:8] for y in split.train.targets), 0, 0)
+    assert gradnorm._split_parameters(ctx, list(W(net).parameters())) is None     # not forwarded yet
+    ctx.compute_losses()
+    assert gradnorm._split_parameters(ctx, list(W(net).parameters())) is not None
+    assert gradnorm._split_parameters(ctx, list(net.heads[0].parameters())) is None  # W must be shared

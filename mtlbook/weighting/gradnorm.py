@@ -7,8 +7,57 @@ from collections.abc import Callable, Sequence
 import torch
 from torch import Tensor, nn
 
+from mtlbook.gradients import flatten_grads
 from mtlbook.strategy import StepContext, Strategy
 from mtlbook.weighting.base import check_losses, check_num_tasks, task_gradient_norms
+
+
+def _split_parameters(ctx: StepContext, layer: list[Tensor]):
+    """(shared, heads) when the step can reuse the graph: the model exposes its representation z
+    (``encode``/``decode``, so ``ctx.features`` is set), one output per task, and its trainable
+    parameters are exactly its shared ones (W among them) plus one group per task; else None."""
+    model, outputs = ctx.model, ctx.outputs
+    if ctx.features is None or outputs is None or len(outputs) != len(ctx.tasks) \
+            or not hasattr(model, "shared_parameters") or not hasattr(model, "task_parameters"):
+        return None
+    shared = [p for p in model.shared_parameters() if p.requires_grad]
+    heads = [[p for p in model.task_parameters(k) if p.requires_grad] for k in range(len(outputs))]
+    ids = [id(p) for p in shared] + [id(p) for h in heads for p in h]
+    trainable = {id(p) for p in model.parameters() if p.requires_grad}
+    if len(ids) != len(set(ids)) or set(ids) != trainable or not {id(p) for p in layer} <= set(ids[:len(shared)]):
+        return None
+    return shared, heads
+
+
+def _weighted_backward_through_features(losses: Tensor, ctx: StepContext, layer: list[Tensor],
+                                        weights: Tensor, shared: list[Tensor],
+                                        heads: list[list[Tensor]]) -> Tensor:
+    """Fill every ``.grad`` with Σ_k w_k ∇L_k and return ‖∇_W L_k‖ (..., K), reusing one graph.
+
+    Each task's gradient is taken with respect to its own output first (so no zero cotangent runs
+    through the other heads), then through its head to z and its head's parameters; the K gradients
+    at z give ‖∇_W L_k‖ by one batched (vmapped) pass from z to W, and their weighted sum goes back
+    through the trunk once. Same values as the K passes of :func:`task_gradient_norms` plus a backward of
+    Σ w_k L_k, at the cost of one backward and K passes through W's layer."""
+    z, lead = ctx.features, losses.shape[:-1]
+    grad_z = []
+    for k, out in enumerate(ctx.outputs):
+        (g_out,) = torch.autograd.grad(losses[..., k].sum(), out, retain_graph=True)
+        g = torch.autograd.grad(out, [z, *heads[k]], grad_outputs=g_out, retain_graph=True,
+                                allow_unused=True)
+        grad_z.append(g[0])
+        w_k = weights[..., k]
+        for p, gp in zip(heads[k], g[1:]):
+            if gp is not None:
+                scale = w_k.reshape(*lead, *([1] * (gp.dim() - len(lead))))
+                p.grad = gp * scale if p.grad is None else p.grad + gp * scale
+    g_w = torch.autograd.grad(z, layer, grad_outputs=torch.stack(grad_z), retain_graph=True,
+                              is_grads_batched=True, allow_unused=True)           # one vmapped pass
+    norms = flatten_grads(g_w, layer, (len(grad_z), *lead)).norm(dim=-1).movedim(0, -1)
+    total = sum(gz * weights[..., k].reshape(*lead, *([1] * (gz.dim() - len(lead))))
+                for k, gz in enumerate(grad_z))
+    z.backward(total)
+    return norms
 
 
 def gradnorm_loss(weights: Tensor, grad_norms: Tensor, losses: Tensor, initial_losses: Tensor,
@@ -102,9 +151,13 @@ class GradNorm(Strategy):
                 raise ValueError(f"GradNorm needs positive initial losses, got {losses.tolist()}")
             self.initial_losses = losses.detach().clone()
         params = self._layer_parameters(ctx.model)
-        norms = task_gradient_norms(losses, params)
         used = w.detach().clone()
-        (used * losses).sum().backward()
+        split = _split_parameters(ctx, params)
+        if split is None:                       # generic path: K passes to W, then the weighted loss
+            norms = task_gradient_norms(losses, params)
+            (used * losses).sum().backward()
+        else:
+            norms = _weighted_backward_through_features(losses, ctx, params, used, *split)
         gradnorm_loss(w, norms, losses, self.initial_losses, self.alpha).backward()
         ctx.optimizer.step()
         self.optimizer.step()
