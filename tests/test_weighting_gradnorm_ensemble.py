@@ -86,9 +86,19 @@ def test_record_run_curves_start_at_one_and_keep_weights():
     assert isinstance(one, Run) and one.weights.shape == (20, 1, 3)
     with pytest.raises(ValueError, match="e must index"):
         run.model(2)
-    with pytest.raises(TypeError, match="EnsembleHardSharing"):
-        record_run(torch.nn.Linear(2, 2), split, EqualWeighting(), steps=1,
+    with pytest.raises(TypeError, match="torch module"):
+        record_run("net", split, EqualWeighting(), steps=1,
                    optimizer=torch.optim.SGD(net.parameters(), lr=0.1))
+
+
+def test_record_run_of_one_model_has_a_model_dimension():
+    from mtlbook.models import hard_sharing
+
+    split = small_toy()
+    net = hard_sharing(split.tasks, 10, width=8)
+    run = record_run(net, split, EqualWeighting(), steps=10, eval_every=5, batch_size=32,
+                     optimizer=torch.optim.Adam(net.parameters(), lr=1e-2))
+    assert run.weights.shape == (10, 1, 3) and run.curves.shape == (3, 1, 3)
 
 
 # ---- the graph-reusing step computes what the generic step computes -----------------------------

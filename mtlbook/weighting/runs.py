@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 from mtlbook.data.core import Split
 from mtlbook.models.ensemble import EnsembleHardSharing
@@ -54,13 +54,13 @@ class Run:
                    self.curves[:, e:e + 1], self.metric)
 
 
-def record_run(model: EnsembleHardSharing, split: Split, strategy: Strategy, *, steps: int,
+def record_run(model: nn.Module, split: Split, strategy: Strategy, *, steps: int,
                optimizer: torch.optim.Optimizer, batch_size: int = 100, eval_every: int = 50,
                seed: int = 0) -> Run:
-    """Train ``model`` (E side-by-side networks) with ``strategy`` and record a :class:`Run`. Step 0
-    of the curves is the untrained model (normalized losses 1)."""
-    if not isinstance(model, EnsembleHardSharing):
-        raise TypeError(f"model must be an EnsembleHardSharing, got {type(model).__name__}")
+    """Train ``model`` (E side-by-side networks, or one model, recorded as E = 1) with ``strategy``
+    and record a :class:`Run`. Step 0 of the curves is the untrained model (normalized losses 1)."""
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch module, got {type(model).__name__}")
     regression = all(t.kind == "regression" for t in split.tasks)
     l0, m0 = evaluate(model, split.test)
     hist = fit(model, split.train, steps=steps, batch_size=batch_size, optimizer=optimizer,
@@ -74,5 +74,7 @@ def record_run(model: EnsembleHardSharing, split: Split, strategy: Strategy, *, 
     weights = hist.weights
     if weights.shape != hist.losses.shape:
         weights = weights.expand_as(hist.losses)
+    if weights.dim() == 2:                               # one model: add the model dimension
+        weights, curves = weights[:, None], curves[:, None]
     return Run(hist.task_names, weights.clone(), torch.cat([torch.zeros(1, dtype=torch.long), hist.eval_steps]),
                curves, metric)
