@@ -36,9 +36,11 @@ def _weighted_backward_through_features(losses: Tensor, ctx: StepContext, layer:
 
     Each task's gradient is taken with respect to its own output first (so no zero cotangent runs
     through the other heads), then through its head to z and its head's parameters; the K gradients
-    at z give ‖∇_W L_k‖ by one batched (vmapped) pass from z to W, and their weighted sum goes back
-    through the trunk once. Same values as the K passes of :func:`task_gradient_norms` plus a backward of
-    Σ w_k L_k, at the cost of one backward and K passes through W's layer."""
+    at z give ∇_W L_k by K short passes from z to W (their weighted sum is W's update; a vmapped
+    pass was slower on a CPU), and the weighted sum of the gradients at z goes back through the rest
+    of the trunk once, without recomputing W's gradient. Same values as the K passes of
+    :func:`task_gradient_norms` plus a backward of Σ w_k L_k, at the cost of one backward and K
+    passes through W's layer."""
     z, lead = ctx.features, losses.shape[:-1]
     grad_z = []
     for k, out in enumerate(ctx.outputs):
@@ -51,12 +53,20 @@ def _weighted_backward_through_features(losses: Tensor, ctx: StepContext, layer:
             if gp is not None:
                 scale = w_k.reshape(*lead, *([1] * (gp.dim() - len(lead))))
                 p.grad = gp * scale if p.grad is None else p.grad + gp * scale
-    g_w = torch.autograd.grad(z, layer, grad_outputs=torch.stack(grad_z), retain_graph=True,
-                              is_grads_batched=True, allow_unused=True)           # one vmapped pass
+    per_task = [torch.autograd.grad(z, layer, grad_outputs=gz, retain_graph=True, allow_unused=True)
+                for gz in grad_z]
+    g_w = [None if gs[0] is None else torch.stack(gs) for gs in zip(*per_task)]
     norms = flatten_grads(g_w, layer, (len(grad_z), *lead)).norm(dim=-1).movedim(0, -1)
-    total = sum(gz * weights[..., k].reshape(*lead, *([1] * (gz.dim() - len(lead))))
-                for k, gz in enumerate(grad_z))
-    z.backward(total)
+    coef = weights.movedim(-1, 0)                                                   # (K, *lead)
+    for p, gp in zip(layer, g_w):             # W's update from its per-task gradients, no new pass
+        if gp is not None:
+            gp = (coef.reshape(*coef.shape, *([1] * (gp.dim() - coef.dim()))) * gp).sum(0)
+            p.grad = gp if p.grad is None else p.grad + gp
+    below = [p for p in shared if all(p is not q for q in layer)]
+    if below:                                 # the rest of the trunk: one backward, W's grad skipped
+        total = sum(gz * weights[..., k].reshape(*lead, *([1] * (gz.dim() - len(lead))))
+                    for k, gz in enumerate(grad_z))
+        torch.autograd.backward(z, total, inputs=below)
     return norms
 
 
@@ -87,7 +97,10 @@ class GradNorm(Strategy):
     ``layer``: a function of the model giving W's module (default ``model.last_shared_layer()``).
     α (``alpha``) is the asymmetry: 0 equalizes the G_k, larger values pull slow tasks harder.
     State: ``task_weights`` (an ``nn.Parameter`` (K,)), ``initial_losses``, ``optimizer``.
-    Cost: K extra backward passes that stop at W.
+    Cost: K extra passes through W's layer when the model exposes its representation z
+    (``encode``/``decode``) and splits its parameters into shared and per-task ones (the graph is
+    reused: see ``_weighted_backward_through_features``); otherwise K extra backward passes that stop
+    at W.
 
     Side by side: with ``num_models=E`` (a model such as ``EnsembleHardSharing`` whose losses are
     (E, K) and whose W has a leading model dimension) each model has its own weights (E, K), its own
