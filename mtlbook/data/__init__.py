@@ -2,6 +2,7 @@
 objectives with analytic gradients (chapters 4 and 6)."""
 
 from mtlbook.data.core import EnsembleBatches, EpochBatches, MultiTaskData, Split
+from mtlbook.data.gradnorm_toy import gradnorm_toy
 from mtlbook.data.grouped import grouped_teacher_tasks
 from mtlbook.data.multidigits import DERIVED_TASKS, multidigits
 from mtlbook.data.multimnist import multimnist, read_idx
@@ -11,7 +12,8 @@ from mtlbook.data.synthetic import related_regression, task_weight_vectors, teac
 from mtlbook.data.toys import cagrad_toy, nash_mtl_toy, pareto_mtl_toy, run_toy
 
 __all__ = [
-    "DERIVED_TASKS", "EnsembleBatches", "EpochBatches", "MultiTaskData", "Split", "cagrad_toy", "grouped_teacher_tasks",
+    "DERIVED_TASKS", "EnsembleBatches", "EpochBatches", "MultiTaskData", "Split", "cagrad_toy", "gradnorm_toy",
+    "grouped_teacher_tasks",
     "multidigits", "multimnist", "nash_mtl_toy", "pareto_mtl_toy", "read_idx", "related_regression",
     "run_toy", "scenes", "task_weight_vectors", "teacher_tasks", "zdt2_variant", "zdt2_variant_pareto_point",
 ]

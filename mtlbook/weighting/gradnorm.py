@@ -2,24 +2,86 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import torch
 from torch import Tensor, nn
 
+from mtlbook.gradients import flatten_grads
 from mtlbook.strategy import StepContext, Strategy
 from mtlbook.weighting.base import check_losses, check_num_tasks, task_gradient_norms
 
 
+def _split_parameters(ctx: StepContext, layer: list[Tensor]):
+    """(shared, heads) when the step can reuse the graph: the model exposes its representation z
+    (``encode``/``decode``, so ``ctx.features`` is set), one output per task, and its trainable
+    parameters are exactly its shared ones (W among them) plus one group per task; else None."""
+    model, outputs = ctx.model, ctx.outputs
+    if ctx.features is None or outputs is None or len(outputs) != len(ctx.tasks) \
+            or not hasattr(model, "shared_parameters") or not hasattr(model, "task_parameters"):
+        return None
+    shared = [p for p in model.shared_parameters() if p.requires_grad]
+    heads = [[p for p in model.task_parameters(k) if p.requires_grad] for k in range(len(outputs))]
+    ids = [id(p) for p in shared] + [id(p) for h in heads for p in h]
+    trainable = {id(p) for p in model.parameters() if p.requires_grad}
+    if len(ids) != len(set(ids)) or set(ids) != trainable or not {id(p) for p in layer} <= set(ids[:len(shared)]):
+        return None
+    return shared, heads
+
+
+def _weighted_backward_through_features(losses: Tensor, ctx: StepContext, layer: list[Tensor],
+                                        weights: Tensor, shared: list[Tensor],
+                                        heads: list[list[Tensor]]) -> Tensor:
+    """Fill every ``.grad`` with Σ_k w_k ∇L_k and return ‖∇_W L_k‖ (..., K), reusing one graph.
+
+    Each task's gradient is taken with respect to its own output first (so no zero cotangent runs
+    through the other heads), then through its head to z and its head's parameters; the K gradients
+    at z give ∇_W L_k by K short passes from z to W (their weighted sum is W's update; a vmapped
+    pass was slower on a CPU), and the weighted sum of the gradients at z goes back through the rest
+    of the trunk once, without recomputing W's gradient. Same values as the K passes of
+    :func:`task_gradient_norms` plus a backward of Σ w_k L_k, at the cost of one backward and K
+    passes through W's layer."""
+    z, lead = ctx.features, losses.shape[:-1]
+    grad_z = []
+    for k, out in enumerate(ctx.outputs):
+        (g_out,) = torch.autograd.grad(losses[..., k].sum(), out, retain_graph=True)
+        g = torch.autograd.grad(out, [z, *heads[k]], grad_outputs=g_out, retain_graph=True,
+                                allow_unused=True)
+        grad_z.append(g[0])
+        w_k = weights[..., k]
+        for p, gp in zip(heads[k], g[1:]):
+            if gp is not None:
+                scale = w_k.reshape(*lead, *([1] * (gp.dim() - len(lead))))
+                p.grad = gp * scale if p.grad is None else p.grad + gp * scale
+    per_task = [torch.autograd.grad(z, layer, grad_outputs=gz, retain_graph=True, allow_unused=True)
+                for gz in grad_z]
+    g_w = [None if gs[0] is None else torch.stack(gs) for gs in zip(*per_task)]
+    norms = flatten_grads(g_w, layer, (len(grad_z), *lead)).norm(dim=-1).movedim(0, -1)
+    coef = weights.movedim(-1, 0)                                                   # (K, *lead)
+    for p, gp in zip(layer, g_w):             # W's update from its per-task gradients, no new pass
+        if gp is not None:
+            gp = (coef.reshape(*coef.shape, *([1] * (gp.dim() - coef.dim()))) * gp).sum(0)
+            p.grad = gp if p.grad is None else p.grad + gp
+    below = [p for p in shared if all(p is not q for q in layer)]
+    if below:                                 # the rest of the trunk: one backward, W's grad skipped
+        total = sum(gz * weights[..., k].reshape(*lead, *([1] * (gz.dim() - len(lead))))
+                    for k, gz in enumerate(grad_z))
+        torch.autograd.backward(z, total, inputs=below)
+    return norms
+
+
 def gradnorm_loss(weights: Tensor, grad_norms: Tensor, losses: Tensor, initial_losses: Tensor,
-                  alpha: float) -> Tensor:
+                  alpha: float | Tensor) -> Tensor:
     """L_grad = Σ_k |G_k − Ḡ · r_k^α|, G_k = w_k ‖∇_W L_k‖, Ḡ = mean G, r_k = L̃_k / mean L̃,
-    L̃_k = L_k / L_k(0). The target Ḡ · r^α is held constant (detached), so L_grad is differentiated
-    through G_k = w_k ‖∇_W L_k‖ only, i.e. with respect to the weights."""
+    L̃_k = L_k / L_k(0) (eq. 2). The target Ḡ · r^α is held constant (detached), so L_grad is
+    differentiated through G_k = w_k ‖∇_W L_k‖ only, i.e. with respect to the weights. Every input is
+    (..., K) for side-by-side models (summed over them); ``alpha`` is a float or one value per model."""
     g = weights * grad_norms.detach()
     ratio = losses.detach() / initial_losses
-    r = ratio / ratio.mean()
-    target = (g.mean() * r.pow(alpha)).detach()
+    r = ratio / ratio.mean(-1, keepdim=True)
+    a = torch.as_tensor(alpha, dtype=g.dtype, device=g.device)
+    a = a[..., None] if a.dim() else a
+    target = (g.mean(-1, keepdim=True) * r.pow(a)).detach()
     return (g - target).abs().sum()
 
 
@@ -35,21 +97,40 @@ class GradNorm(Strategy):
     ``layer``: a function of the model giving W's module (default ``model.last_shared_layer()``).
     α (``alpha``) is the asymmetry: 0 equalizes the G_k, larger values pull slow tasks harder.
     State: ``task_weights`` (an ``nn.Parameter`` (K,)), ``initial_losses``, ``optimizer``.
-    Cost: K extra backward passes that stop at W.
+    Cost: K extra passes through W's layer when the model exposes its representation z
+    (``encode``/``decode``) and splits its parameters into shared and per-task ones (the graph is
+    reused: see ``_weighted_backward_through_features``); otherwise K extra backward passes that stop
+    at W.
+
+    Side by side: with ``num_models=E`` (a model such as ``EnsembleHardSharing`` whose losses are
+    (E, K) and whose W has a leading model dimension) each model has its own weights (E, K), its own
+    L(0) and, if ``alpha`` is a sequence of E values, its own α; since Adam is element-wise this is
+    exactly E separate GradNorms.
     """
 
-    def __init__(self, num_tasks: int, alpha: float = 1.5, *, lr: float = 0.025,
-                 layer: Callable[[nn.Module], nn.Module] | None = None, min_weight: float = 1e-6):
+    def __init__(self, num_tasks: int, alpha: float | Sequence[float] = 1.5, *, lr: float = 0.025,
+                 layer: Callable[[nn.Module], nn.Module] | None = None, min_weight: float = 1e-6,
+                 num_models: int | None = None):
         self.num_tasks = check_num_tasks(num_tasks)
-        if not 0 <= alpha < float("inf"):
-            raise ValueError(f"alpha must be finite and >= 0, got {alpha!r}")
+        if num_models is not None and (isinstance(num_models, bool) or not isinstance(num_models, int)
+                                       or num_models < 1):
+            raise ValueError(f"num_models must be None or an int >= 1, got {num_models!r}")
+        a = torch.as_tensor(alpha, dtype=torch.float32)
+        if a.dim() > 1 or not bool(torch.isfinite(a).all()) or bool((a < 0).any()):
+            raise ValueError(f"alpha must be finite and >= 0 (a float or one per model), got {alpha!r}")
+        if a.dim() == 1 and (num_models is None or len(a) != num_models):
+            raise ValueError(f"alpha has {len(a)} values: one per model needs num_models={len(a)}, "
+                             f"got num_models={num_models!r}")
         if not lr > 0:
             raise ValueError(f"lr must be > 0, got {lr!r}")
         if not 0 < min_weight < 1:
             raise ValueError(f"min_weight must be in (0, 1), got {min_weight!r}")
-        self.alpha, self.min_weight = float(alpha), float(min_weight)
+        self.alpha = float(a) if a.dim() == 0 else a
+        self.min_weight = float(min_weight)
         self.layer = layer
-        self.task_weights = nn.Parameter(torch.ones(num_tasks))
+        self.num_models = num_models
+        shape = (num_tasks,) if num_models is None else (num_models, num_tasks)
+        self.task_weights = nn.Parameter(torch.ones(shape))
         self.optimizer = torch.optim.Adam([self.task_weights], lr=lr)
         self.initial_losses: Tensor | None = None
 
@@ -71,9 +152,11 @@ class GradNorm(Strategy):
         self.optimizer.zero_grad(set_to_none=True)
         losses = ctx.compute_losses()
         check_losses(losses.detach(), self.num_tasks)
-        if losses.dim() != 1:
-            raise ValueError(f"GradNorm needs losses (K,) of one model, got {tuple(losses.shape)}")
         w = self.task_weights
+        if losses.shape != w.shape:
+            expected = "(K,) of one model" if self.num_models is None else f"({self.num_models}, K)"
+            raise ValueError(f"GradNorm needs losses {expected} with K = {self.num_tasks}, got "
+                             f"{tuple(losses.shape)}")
         if w.device != losses.device:
             w.data = w.data.to(losses.device)
         if self.initial_losses is None:
@@ -81,13 +164,17 @@ class GradNorm(Strategy):
                 raise ValueError(f"GradNorm needs positive initial losses, got {losses.tolist()}")
             self.initial_losses = losses.detach().clone()
         params = self._layer_parameters(ctx.model)
-        norms = task_gradient_norms(losses, params)
         used = w.detach().clone()
-        (used * losses).sum().backward()
+        split = _split_parameters(ctx, params)
+        if split is None:                       # generic path: K passes to W, then the weighted loss
+            norms = task_gradient_norms(losses, params)
+            (used * losses).sum().backward()
+        else:
+            norms = _weighted_backward_through_features(losses, ctx, params, used, *split)
         gradnorm_loss(w, norms, losses, self.initial_losses, self.alpha).backward()
         ctx.optimizer.step()
         self.optimizer.step()
         with torch.no_grad():
             w.clamp_(min=self.min_weight)
-            w.mul_(self.num_tasks / w.sum())
+            w.mul_(self.num_tasks / w.sum(-1, keepdim=True))
         return losses.detach(), used
