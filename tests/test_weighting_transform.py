@@ -3,8 +3,9 @@ import torch
 
 import mtlbook as mb
 from mtlbook.strategy import StepContext
-from mtlbook.weighting import (EqualWeighting, GradientNormWeighting, InitialLossWeighting,
+from mtlbook.weighting import (EqualWeighting, GradientNormWeighting, InitialLossWeighting, PriorLossWeighting,
                                RealTimeLossWeighting, TransformedLosses)
+from mtlbook.weighting.transform import train_in_units
 
 
 @pytest.fixture(scope="module")
@@ -12,14 +13,9 @@ def split():
     return mb.data.multidigits(n_train=256, n_test=64, tasks=("left", "sum"))
 
 
-def ensemble(split, num_models, repeats=1):
-    """num_models × repeats side-by-side models, the initialization of model e repeated every num_models."""
-    net = mb.models.EnsembleHardSharing(num_models * repeats, split.tasks, 100, hidden=(16,),
-                                        generator=torch.Generator().manual_seed(0))
-    with torch.no_grad():
-        for p in net.parameters():
-            p.copy_(p[:num_models].repeat(repeats, *[1] * (p.dim() - 1)))
-    return net
+def ensemble(split, num_models):
+    return mb.models.EnsembleHardSharing(num_models, split.tasks, 100, hidden=(16,),
+                                         generator=torch.Generator().manual_seed(0))
 
 
 def test_transform_and_recorded_losses(split):
@@ -30,22 +26,28 @@ def test_transform_and_recorded_losses(split):
     assert torch.allclose(h.losses[0], plain.losses[0])          # the history keeps the data's own units
 
 
-@pytest.mark.parametrize("scheme", [InitialLossWeighting, RealTimeLossWeighting, GradientNormWeighting])
+# condition 0 in the data's units, 1 with the sum's loss ×1024 (a power of two: exact in floats), 2 with
+# the sum's loss ÷1024, 3 with the sum's loss shifted by 50
+SCALE = torch.tensor([[1.0, 1.0], [1.0, 1024.0], [1.0, 1 / 1024], [1.0, 1.0]])
+SHIFT = torch.tensor([[0.0, 0.0], [0.0, 0.0], [0.0, 0.0], [0.0, 50.0]])
+PRIOR = torch.tensor([2.3, 16.0])
+
+
+@pytest.mark.parametrize("scheme", ["initial", "prior", "realtime", "gradnorm", "equal"])
 def test_scale_invariant_schemes_train_identically_in_any_units(split, scheme):
-    # model 0 in the data's units, model 1 with the sum's loss ×1024 (a power of two: exact in floats)
-    scale = torch.tensor([[1.0, 1.0], [1.0, 1024.0]])
-    net = ensemble(split, 1, repeats=2)
-    h = mb.train.fit(net, split.train, steps=20, batch_size=32, strategy=TransformedLosses(scheme(), scale),
-                     eval_data=split.test, progress=False)
-    assert torch.allclose(h.final_metrics[0], h.final_metrics[1], rtol=1e-5)
-    assert torch.allclose(h.weights[:, 0, 1], 1024 * h.weights[:, 1, 1], rtol=1e-5)
-
-
-def test_equal_weights_train_differently_in_other_units(split):
-    scale = torch.tensor([[1.0, 1.0], [1.0, 1 / 1024]])
-    h = mb.train.fit(ensemble(split, 1, repeats=2), split.train, steps=20, batch_size=32,
-                     strategy=TransformedLosses(EqualWeighting(), scale), eval_data=split.test, progress=False)
-    assert h.final_losses[1, 1] > 1.1 * h.final_losses[0, 1]      # the sum, now tiny, is left behind
+    make = {"initial": lambda c, b: InitialLossWeighting(), "realtime": lambda c, b: RealTimeLossWeighting(),
+            "gradnorm": lambda c, b: GradientNormWeighting(), "equal": lambda c, b: EqualWeighting(),
+            "prior": lambda c, b: PriorLossWeighting(c * PRIOR + b)}[scheme]
+    h = train_in_units(split, make, SCALE, SHIFT, seeds=2, hidden=(16,), steps=20, batch_size=32)
+    assert h.final_metrics.shape == (4, 2, 2) and h.weights.shape == (20, 4, 2, 2)
+    m = h.final_losses
+    same_under_scale = torch.allclose(m[0], m[1], rtol=1e-5) and torch.allclose(m[0], m[2], rtol=1e-5)
+    assert same_under_scale == (scheme != "equal")
+    assert torch.allclose(m[0], m[3], rtol=1e-5) == (scheme in ("equal", "gradnorm"))
+    if scheme == "equal":
+        assert (m[2, :, 1] > 1.1 * m[0, :, 1]).all()           # the sum, now tiny, is left behind
+    else:
+        assert torch.allclose(h.weights[:, 0, :, 1], 1024 * h.weights[:, 1, :, 1], rtol=1e-5)
 
 
 def test_gradient_norm_weighting_side_by_side_matches_one_model(split):
@@ -72,5 +74,9 @@ def test_bad_input():
         TransformedLosses(EqualWeighting(), scale=torch.ones(3)).transform(torch.ones(2))
     with pytest.raises(ValueError, match="must not change the shape"):
         TransformedLosses(EqualWeighting(), scale=torch.ones(4, 2)).backward(torch.ones(2), None)
+    with pytest.raises(ValueError, match="scale and shift must both be"):
+        train_in_units(mb.data.multidigits(n_train=8, n_test=8), lambda c, b: EqualWeighting(), torch.ones(2))
+    with pytest.raises(TypeError, match="data must be a Split"):
+        train_in_units("digits", lambda c, b: EqualWeighting(), torch.ones(1, 2))
     with pytest.raises(ValueError, match="losses must be \\(K,\\) for one model or \\(E, K\\)"):
         GradientNormWeighting().backward(torch.ones(2, 2, 2), None)
