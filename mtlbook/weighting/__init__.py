@@ -12,13 +12,14 @@ from mtlbook.weighting.scale import (
     initial_loss_weights, invariance_table, label_entropy, label_variance, prior_loss_weights,
     transformed_update, uniform_cross_entropy)
 from mtlbook.weighting.static import EqualWeighting, FixedWeights
+from mtlbook.weighting.transform import TransformedLosses
 from mtlbook.weighting.uncertainty import UncertaintyWeighting
 
 __all__ = [
     "METHODS", "SCHEMES", "DynamicTaskPrioritization", "DynamicWeightAverage", "EqualWeighting", "FixedWeights",
     "GradNorm", "GradientNormWeighting", "InitialLossWeighting", "LossBalancedTaskWeighting",
     "LossWeighting", "PriorLossWeighting", "RandomLossWeighting", "RealTimeLossWeighting",
-    "UncertaintyWeighting", "dwa_weights", "focal_task_weights", "gradnorm_loss",
+    "TransformedLosses", "UncertaintyWeighting", "dwa_weights", "focal_task_weights", "gradnorm_loss",
     "initial_loss_weights", "invariance_table", "label_entropy", "label_variance", "lbtw_weights", "make_weighting",
     "prior_loss_weights", "transformed_update", "uniform_cross_entropy",
 ]

@@ -113,15 +113,19 @@ class RealTimeLossWeighting(LossWeighting):
 class GradientNormWeighting(LossWeighting):
     """w_k = 1 / sg(‖∇_θ L_k‖) over the shared parameters θ (``model.shared_parameters()``, else all
     parameters): the shared update is Σ_k ∇L_k/‖∇L_k‖. Invariant to a task's loss scale and shift.
-    Head gradients are weighted by the same w_k. Costs K extra backward passes."""
+    Head gradients are weighted by the same w_k. Costs K extra backward passes.
+
+    Models trained side by side (losses (E, K), parameters with a leading model dimension E, as in
+    ``EnsembleHardSharing``) get one norm per model and task from the same K passes."""
 
     def __init__(self, eps: float = 1e-12):
         self.eps = float(eps)
 
     def backward(self, losses: Tensor, ctx: StepContext) -> Tensor:
         check_losses(losses)
-        if losses.dim() != 1:
-            raise ValueError(f"losses must be (K,) for one model, got {tuple(losses.shape)}")
+        if losses.dim() not in (1, 2):
+            raise ValueError(f"losses must be (K,) for one model or (E, K) for E models side by side, "
+                             f"got {tuple(losses.shape)}")
         model = ctx.model
         params = list(model.shared_parameters()) if hasattr(model, "shared_parameters") \
             else [p for p in model.parameters() if p.requires_grad]
