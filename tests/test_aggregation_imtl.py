@@ -103,3 +103,18 @@ def test_fit_with_imtlg():
     assert h.weights.shape == (12, 2)
     assert torch.allclose(h.weights.sum(-1), torch.full((12,), 2.0), atol=1e-5)
     assert float(h.losses[-4:].mean()) < float(h.losses[:4].mean())
+
+
+def test_agrees_with_torchjd_imtlg_direction():
+    torchjd = pytest.importorskip("torchjd", reason="torchjd (the optional `bench` extra) is not "
+                                                    "installed")
+    from torchjd.aggregation import IMTLG as TorchJDIMTLG
+
+    torch.manual_seed(2)
+    for k in (2, 3, 5):
+        j = torch.randn(k, 8, dtype=torch.float64) * torch.rand(k, 1, dtype=torch.float64).add(0.1)
+        theirs = TorchJDIMTLG()(j)
+        ours = imtlg_direction(j)
+        cos = float(theirs @ ours / (theirs.norm() * ours.norm()))
+        assert abs(abs(cos) - 1.0) < 1e-6
+    assert torchjd is not None
