@@ -10,6 +10,7 @@ from mtlbook.data.pareto_toys import zdt2_variant, zdt2_variant_pareto_point
 from mtlbook.data.scenes import scenes
 from mtlbook.data.synthetic import related_regression, task_weight_vectors, teacher_tasks
 from mtlbook.data.toys import cagrad_toy, nash_mtl_toy, pareto_mtl_toy, run_toy
+from mtlbook.data.toys_numpy import run_cagrad_toy
 
 __all__ = [
     "DERIVED_TASKS", "EnsembleBatches", "EpochBatches", "MultiTaskData", "Split", "cagrad_toy", "gradnorm_toy",

@@ -122,6 +122,25 @@ TOY_METHODS: dict[str, Callable[[Tensor], Tensor]] = {
     "mean": _mean, "mgda": _mgda, "pcgrad": _pcgrad, "cagrad": _cagrad}
 
 
+class _AdamStep:
+    """Adam (Kingma & Ba 2015; torch's defaults β = (0.9, 0.999), ε = 1e-8) on the single tensor x,
+    written out in place: the same arithmetic as ``torch.optim.Adam`` without its per-step Python
+    overhead, which dominates a step of a 2-D toy."""
+
+    def __init__(self, x: Tensor, lr: float, betas: tuple[float, float] = (0.9, 0.999),
+                 eps: float = 1e-8):
+        self.x, self.lr, self.betas, self.eps = x, lr, betas, eps
+        self.m, self.v, self.t = torch.zeros_like(x), torch.zeros_like(x), 0
+
+    def __call__(self, grad: Tensor) -> None:
+        b1, b2 = self.betas
+        self.t += 1
+        self.m.lerp_(grad, 1.0 - b1)
+        self.v.mul_(b2).addcmul_(grad, grad, value=1.0 - b2)
+        denom = (self.v.sqrt() / (1.0 - b2 ** self.t) ** 0.5).add_(self.eps)
+        self.x.addcdiv_(self.m, denom, value=-self.lr / (1.0 - b1 ** self.t))
+
+
 @dataclass
 class ToyRun:
     """What :func:`run_toy` recorded: ``path`` (T, M, S, d) and ``losses`` (T, M, S, K) at the
@@ -183,24 +202,25 @@ def run_toy(objective: Callable[[Tensor], tuple[Tensor, Tensor]], starts: Tensor
     if not isinstance(every, int) or every < 1:
         raise ValueError(f"record_every must be a positive int, got {every!r}")
 
-    x = starts.unsqueeze(0).repeat(len(names), 1, 1).clone().requires_grad_(False)
-    opt = torch.optim.Adam([x], lr=lr) if optimizer == "adam" else torch.optim.SGD([x], lr=lr)
-    rec_steps, path, rec_losses = [], [], []
-    for step in range(steps):
-        losses, grads = objective(x)
-        if step % every == 0:
-            rec_steps.append(step)
-            path.append(x.detach().clone())
-            rec_losses.append(losses.detach())
-        gram = check_gram(grads @ grads.transpose(-1, -2)) if step == 0 else \
-            grads @ grads.transpose(-1, -2)
-        weights = torch.stack([fn(gram[i]) for i, fn in enumerate(fns)])  # (M, S, K)
-        x.grad = (weights.to(grads.dtype).unsqueeze(-2) @ grads).squeeze(-2)
-        opt.step()
-    final_losses, _ = objective(x.detach())
+    with torch.inference_mode():                 # no autograd bookkeeping: a step is ~100 tiny ops
+        x = starts.unsqueeze(0).repeat(len(names), 1, 1).clone().requires_grad_(False)
+        step_fn = _AdamStep(x, lr) if optimizer == "adam" else (lambda g: x.sub_(lr * g))
+        rec_steps, path, rec_losses = [], [], []
+        for step in range(steps):
+            losses, grads = objective(x)
+            if step % every == 0:
+                rec_steps.append(step)
+                path.append(x.detach().clone())
+                rec_losses.append(losses.detach())
+            gram = check_gram(grads @ grads.transpose(-1, -2)) if step == 0 else \
+                grads @ grads.transpose(-1, -2)
+            weights = torch.stack([fn(gram[i]) for i, fn in enumerate(fns)])  # (M, S, K)
+            step_fn((weights.to(grads.dtype).unsqueeze(-2) @ grads).squeeze(-2))
+    x = x.clone()                                # a normal tensor again, outside inference mode
+    final_losses, _ = objective(x)
     if not bool(torch.isfinite(x).all()):
         bad = (~torch.isfinite(x)).any(-1).nonzero()[0].tolist()
         raise FloatingPointError(f"method {names[bad[0]]!r} diverged from start {bad[1]} "
                                  f"(non-finite x); lower lr")
     return ToyRun(tuple(names), torch.tensor(rec_steps), torch.stack(path), torch.stack(rec_losses),
-                  x.detach(), final_losses)
+                  x, final_losses)
