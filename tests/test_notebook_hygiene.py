@@ -97,6 +97,14 @@ def test_no_live_widget_idioms(notebook):
         assert bad not in src, f"{path.name}: uses {bad!r}; use mtlbook.widgets.explorer"
 
 
+def test_links_to_other_files_resolve(notebook):
+    path, nb = notebook
+    for target in re.findall(r"\]\(([^)\s#]+?)(?:#[^)]*)?\)", _md(nb)):
+        if re.match(r"[a-z]+:", target):                          # https:, mailto:
+            continue
+        assert (path.parent / target).exists(), f"{path.name}: links to {target}, which does not exist"
+
+
 def test_cleaner_check_passes():
     result = subprocess.run([sys.executable, str(REPO / "tools" / "notebooks.py"), "clean", "--check",
                              *map(str, NOTEBOOKS)], capture_output=True, text=True)
