@@ -20,7 +20,17 @@ def focal_task_weights(kpi: Tensor, gamma: Tensor | float = 1.0) -> Tensor:
     g = torch.as_tensor(gamma, dtype=kpi.dtype, device=kpi.device)
     if not bool(torch.isfinite(g).all()) or bool((g < 0).any()):
         raise ValueError(f"gamma must be finite and >= 0, got {g.tolist()}")
+    return _focal(kpi, g)
+
+
+def _focal(kpi: Tensor, g: Tensor) -> Tensor:
     return -(1 - kpi).pow(g) * kpi.log()
+
+
+def _check_kpi(kpi: Tensor, num_tasks: int) -> None:
+    check_losses(kpi, num_tasks, "kpi")
+    if bool(((kpi < 0) | (kpi > 1)).any()):
+        raise ValueError(f"kpi must lie in [0, 1], got {kpi.tolist()}")
 
 
 def accuracy_kpi(ctx: StepContext) -> Tensor:
@@ -28,7 +38,16 @@ def accuracy_kpi(ctx: StepContext) -> Tensor:
     if any(t.kind != "classification" for t in ctx.tasks):
         raise ValueError("the default KPI is accuracy and needs classification tasks; pass kpi=... "
                          "(a function of the StepContext returning K values in [0, 1]) for others")
-    return torch.stack([t.metric(o, y) for t, o, y in zip(ctx.tasks, ctx.outputs, ctx.targets)], -1)
+    outs, ys = ctx.outputs, ctx.targets
+    if len(outs) == len(ys) == len(ctx.tasks) and len({o.shape for o in outs}) == 1 \
+            and len({o.dtype for o in outs}) == 1 \
+            and all(y.shape == outs[0].shape[:-1] and y.device == outs[0].device for y in ys):
+        for t, o, y in zip(ctx.tasks, outs, ys):
+            t._prepared_target(o, y)                            # the shape checks of Task.metric
+        with torch.no_grad():                                   # all tasks at once, same values
+            hits = torch.stack([o.detach() for o in outs]).argmax(-1) == torch.stack(ys)
+            return hits.to(outs[0].dtype).mean(-1).movedim(0, -1)
+    return torch.stack([t.metric(o, y) for t, o, y in zip(ctx.tasks, outs, ys)], -1)
 
 
 class DynamicTaskPrioritization(LossWeighting):
@@ -56,11 +75,11 @@ class DynamicTaskPrioritization(LossWeighting):
         self.normalize = bool(normalize)
         self.kpi_ema: Tensor | None = None
 
-    def update_kpi(self, kpi: Tensor) -> Tensor:
-        """Fold one batch's KPIs (K,) into the EMA and return it."""
-        check_losses(kpi, self.num_tasks, "kpi")
-        if bool(((kpi < 0) | (kpi > 1)).any()):
-            raise ValueError(f"kpi must lie in [0, 1], got {kpi.tolist()}")
+    def update_kpi(self, kpi: Tensor, ctx: StepContext | None = None) -> Tensor:
+        """Fold one batch's KPIs (K,) into the EMA and return it. Its values are checked at once, or
+        during training (``ctx`` given) at the next check interval (:class:`DeferredChecks`)."""
+        check_losses(kpi, self.num_tasks, "kpi", finite=False)
+        self.check_later("kpi", kpi, ctx, lambda v, k=self.num_tasks: _check_kpi(v, k))
         kpi = kpi.detach()
         self.kpi_ema = kpi.clone() if self.kpi_ema is None else \
             self.smoothing * kpi + (1 - self.smoothing) * self.kpi_ema.to(kpi)
@@ -69,11 +88,13 @@ class DynamicTaskPrioritization(LossWeighting):
     def current_weights(self) -> Tensor:
         if self.kpi_ema is None:
             raise ValueError("no KPI has been recorded yet: call update_kpi() or train a step first")
-        w = focal_task_weights(self.kpi_ema.clamp(*self.kpi_range), self.gamma)
+        kpi = self.kpi_ema.clamp(*self.kpi_range)           # in (0, 1]: the checks of focal_task_weights
+        w = _focal(kpi, torch.as_tensor(self.gamma, dtype=kpi.dtype, device=kpi.device))
         return normalized(w) if self.normalize else w
 
     def weights(self, losses: Tensor, ctx: StepContext | None = None) -> Tensor:
-        check_losses(losses, self.num_tasks)
+        check_losses(losses, self.num_tasks, finite=False)
+        self.check_later("losses", losses, ctx, lambda v, k=self.num_tasks: check_losses(v, k))
         if ctx is not None:
-            self.update_kpi(self.kpi(ctx))
+            self.update_kpi(self.kpi(ctx), ctx)
         return self.current_weights().to(losses)

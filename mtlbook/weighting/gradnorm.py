@@ -9,7 +9,7 @@ from torch import Tensor, nn
 
 from mtlbook.gradients import flatten_grads
 from mtlbook.strategy import StepContext, Strategy
-from mtlbook.weighting.base import check_losses, check_num_tasks, task_gradient_norms
+from mtlbook.weighting.base import DeferredChecks, check_losses, check_num_tasks, task_gradient_norms
 
 
 def _split_parameters(ctx: StepContext, layer: list[Tensor]):
@@ -34,27 +34,27 @@ def _weighted_backward_through_features(losses: Tensor, ctx: StepContext, layer:
                                         heads: list[list[Tensor]]) -> Tensor:
     """Fill every ``.grad`` with Σ_k w_k ∇L_k and return ‖∇_W L_k‖ (..., K), reusing one graph.
 
-    Each task's gradient is taken with respect to its own output first (so no zero cotangent runs
-    through the other heads), then through its head to z and its head's parameters; the K gradients
-    at z give ∇_W L_k by K short passes from z to W (their weighted sum is W's update; a vmapped
-    pass was slower on a CPU), and the weighted sum of the gradients at z goes back through the rest
-    of the trunk once, without recomputing W's gradient. Same values as the K passes of
-    :func:`task_gradient_norms` plus a backward of Σ w_k L_k, at the cost of one backward and K
-    passes through W's layer."""
-    z, lead = ctx.features, losses.shape[:-1]
-    grad_z = []
-    for k, out in enumerate(ctx.outputs):
-        (g_out,) = torch.autograd.grad(losses[..., k].sum(), out, retain_graph=True)
-        g = torch.autograd.grad(out, [z, *heads[k]], grad_outputs=g_out, retain_graph=True,
+    One pass from the losses to the task outputs gives every ∂L_k/∂y_k at once (L_k depends on y_k
+    only, so the gradient of Σ_k L_k at y_k is task k's own); then one pass per task from y_k gives
+    its head's gradient, its gradient at z and ∇_W L_k together (no zero cotangent runs through the
+    other heads); W's update is Σ_k w_k ∇_W L_k from these, and the weighted sum of the gradients at
+    z goes back through the rest of the trunk once, without recomputing W's gradient. Same values as
+    the K passes of :func:`task_gradient_norms` plus a backward of Σ w_k L_k, at the cost of one
+    backward and K passes through W's layer."""
+    z, lead, outputs = ctx.features, losses.shape[:-1], ctx.outputs
+    below = [p for p in shared if all(p is not q for q in layer)]
+    g_outs = torch.autograd.grad(losses.sum(), outputs, retain_graph=True)
+    grad_z, per_task = [], []
+    for k, (out, g_out) in enumerate(zip(outputs, g_outs)):
+        g = torch.autograd.grad(out, [z, *layer, *heads[k]], grad_outputs=g_out, retain_graph=True,
                                 allow_unused=True)
         grad_z.append(g[0])
+        per_task.append(g[1:1 + len(layer)])
         w_k = weights[..., k]
-        for p, gp in zip(heads[k], g[1:]):
+        for p, gp in zip(heads[k], g[1 + len(layer):]):
             if gp is not None:
                 scale = w_k.reshape(*lead, *([1] * (gp.dim() - len(lead))))
                 p.grad = gp * scale if p.grad is None else p.grad + gp * scale
-    per_task = [torch.autograd.grad(z, layer, grad_outputs=gz, retain_graph=True, allow_unused=True)
-                for gz in grad_z]
     g_w = [None if gs[0] is None else torch.stack(gs) for gs in zip(*per_task)]
     norms = flatten_grads(g_w, layer, (len(grad_z), *lead)).norm(dim=-1).movedim(0, -1)
     coef = weights.movedim(-1, 0)                                                   # (K, *lead)
@@ -62,12 +62,23 @@ def _weighted_backward_through_features(losses: Tensor, ctx: StepContext, layer:
         if gp is not None:
             gp = (coef.reshape(*coef.shape, *([1] * (gp.dim() - coef.dim()))) * gp).sum(0)
             p.grad = gp if p.grad is None else p.grad + gp
-    below = [p for p in shared if all(p is not q for q in layer)]
     if below:                                 # the rest of the trunk: one backward, W's grad skipped
         total = sum(gz * weights[..., k].reshape(*lead, *([1] * (gz.dim() - len(lead))))
                     for k, gz in enumerate(grad_z))
         torch.autograd.backward(z, total, inputs=below)
     return norms
+
+
+def _gradnorm_terms(weights: Tensor, grad_norms: Tensor, losses: Tensor, initial_losses: Tensor,
+                    alpha: float | Tensor) -> tuple[Tensor, Tensor]:
+    """(G, target): G_k = w_k ‖∇_W L_k‖ and the constant target Ḡ · r_k^α of eq. 2."""
+    g = weights * grad_norms.detach()
+    ratio = losses.detach() / initial_losses
+    r = ratio / ratio.mean(-1, keepdim=True)
+    a = torch.as_tensor(alpha, dtype=g.dtype, device=g.device)
+    a = a[..., None] if a.dim() else a
+    target = (g.mean(-1, keepdim=True) * r.pow(a)).detach()
+    return g, target
 
 
 def gradnorm_loss(weights: Tensor, grad_norms: Tensor, losses: Tensor, initial_losses: Tensor,
@@ -76,16 +87,19 @@ def gradnorm_loss(weights: Tensor, grad_norms: Tensor, losses: Tensor, initial_l
     L̃_k = L_k / L_k(0) (eq. 2). The target Ḡ · r^α is held constant (detached), so L_grad is
     differentiated through G_k = w_k ‖∇_W L_k‖ only, i.e. with respect to the weights. Every input is
     (..., K) for side-by-side models (summed over them); ``alpha`` is a float or one value per model."""
-    g = weights * grad_norms.detach()
-    ratio = losses.detach() / initial_losses
-    r = ratio / ratio.mean(-1, keepdim=True)
-    a = torch.as_tensor(alpha, dtype=g.dtype, device=g.device)
-    a = a[..., None] if a.dim() else a
-    target = (g.mean(-1, keepdim=True) * r.pow(a)).detach()
+    g, target = _gradnorm_terms(weights, grad_norms, losses, initial_losses, alpha)
     return (g - target).abs().sum()
 
 
-class GradNorm(Strategy):
+def gradnorm_loss_grad(weights: Tensor, grad_norms: Tensor, losses: Tensor, initial_losses: Tensor,
+                       alpha: float | Tensor) -> Tensor:
+    """∂L_grad/∂w_k = sign(G_k − target_k) ‖∇_W L_k‖ in closed form (the target held constant):
+    what autograd gives for :func:`gradnorm_loss`, without building and running its graph."""
+    g, target = _gradnorm_terms(weights.detach(), grad_norms, losses, initial_losses, alpha)
+    return ((g - target).sign() * grad_norms.detach()).to(weights.dtype)
+
+
+class GradNorm(Strategy, DeferredChecks):
     """GradNorm: learn loss weights w so that the weighted gradient norms G_k = ‖∇_W w_k L_k‖ on the
     last shared layer W follow each task's relative inverse training rate r_k^α.
 
@@ -151,7 +165,8 @@ class GradNorm(Strategy):
         ctx.optimizer.zero_grad(set_to_none=True)
         self.optimizer.zero_grad(set_to_none=True)
         losses = ctx.compute_losses()
-        check_losses(losses.detach(), self.num_tasks)
+        check_losses(losses.detach(), self.num_tasks, finite=False)
+        self.check_later("losses", losses, ctx, lambda v, k=self.num_tasks: check_losses(v, k))
         w = self.task_weights
         if losses.shape != w.shape:
             expected = "(K,) of one model" if self.num_models is None else f"({self.num_models}, K)"
@@ -160,6 +175,7 @@ class GradNorm(Strategy):
         if w.device != losses.device:
             w.data = w.data.to(losses.device)
         if self.initial_losses is None:
+            check_losses(losses.detach(), self.num_tasks)
             if bool((losses.detach() <= 0).any()):
                 raise ValueError(f"GradNorm needs positive initial losses, got {losses.tolist()}")
             self.initial_losses = losses.detach().clone()
@@ -171,7 +187,7 @@ class GradNorm(Strategy):
             (used * losses).sum().backward()
         else:
             norms = _weighted_backward_through_features(losses, ctx, params, used, *split)
-        gradnorm_loss(w, norms, losses, self.initial_losses, self.alpha).backward()
+        w.grad = gradnorm_loss_grad(w, norms, losses, self.initial_losses, self.alpha)
         ctx.optimizer.step()
         self.optimizer.step()
         with torch.no_grad():

@@ -27,6 +27,15 @@ def lbtw_weights(losses: Tensor, initial_losses: Tensor, alpha: float = 0.5) -> 
     return normalized(w)
 
 
+def _check_step_losses(losses: Tensor, alpha: float) -> None:
+    """What :func:`lbtw_weights` checks of the current losses (the deferred form, for training)."""
+    check_losses(losses)
+    if bool((losses < 0).any()):
+        raise ValueError(f"losses must be >= 0, got {losses.tolist()}")
+    if alpha > 0 and bool((losses.sum(-1) <= 0).any()):
+        raise ValueError("every loss is zero: the weights cannot be renormalized")
+
+
 class LossBalancedTaskWeighting(LossWeighting):
     """LBTW with the weights held constant in the backward pass (see :func:`lbtw_weights`).
 
@@ -46,9 +55,14 @@ class LossBalancedTaskWeighting(LossWeighting):
         self.initial_epoch: int | None = None
 
     def weights(self, losses: Tensor, ctx: StepContext | None = None) -> Tensor:
-        check_losses(losses, self.num_tasks)
+        check_losses(losses, self.num_tasks, finite=False)
         epoch = ctx.epoch if ctx is not None else self.initial_epoch
         if self.initial_losses is None or (self.reset == "epoch" and epoch != self.initial_epoch):
+            check_losses(losses, self.num_tasks)                   # once per L(0): checked at once
+            if bool((losses <= 0).any()):
+                raise ValueError(f"initial_losses must be > 0, got {losses.tolist()}")
             self.initial_losses = losses.detach().clone()
             self.initial_epoch = epoch
-        return lbtw_weights(losses.detach(), self.initial_losses.to(losses), self.alpha)
+        self.check_later("losses", losses, ctx, lambda v, a=self.alpha: _check_step_losses(v, a))
+        w = (losses.detach() / self.initial_losses.to(losses)).pow(self.alpha)  # as lbtw_weights
+        return normalized(w)

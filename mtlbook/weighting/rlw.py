@@ -21,7 +21,8 @@ class RandomLossWeighting(LossWeighting):
         self.generator = generator
 
     def weights(self, losses: Tensor, ctx: StepContext | None = None) -> Tensor:
-        check_losses(losses, self.num_tasks)
+        check_losses(losses, self.num_tasks, finite=False)
+        self.check_later("losses", losses, ctx, lambda v, k=self.num_tasks: check_losses(v, k))
         z = torch.randn(losses.shape, generator=self.generator, dtype=losses.dtype,
                         device=losses.device)
         w = torch.softmax(z, dim=-1)

@@ -83,7 +83,8 @@ class InitialLossWeighting(LossWeighting):
             _positive(torch.as_tensor(initial_losses, dtype=torch.get_default_dtype()), "initial_losses")
 
     def weights(self, losses: Tensor, ctx: StepContext | None = None) -> Tensor:
-        check_losses(losses)
+        check_losses(losses, finite=False)
+        self.check_later("losses", losses, ctx, check_losses)
         if self.initial_losses is None:
             self.initial_losses = _positive(losses.detach().clone(), "initial_losses")
         if self.initial_losses.shape != losses.shape:
@@ -107,7 +108,9 @@ class RealTimeLossWeighting(LossWeighting):
         self.eps = float(eps)
 
     def weights(self, losses: Tensor, ctx: StepContext | None = None) -> Tensor:
-        return 1.0 / _positive(check_losses(losses).detach(), "losses").clamp_min(self.eps)
+        check_losses(losses, finite=False)
+        self.check_later("losses", losses, ctx, lambda v: _positive(v, "losses"))
+        return 1.0 / losses.detach().clamp_min(self.eps)
 
 
 class GradientNormWeighting(LossWeighting):

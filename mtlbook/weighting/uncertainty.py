@@ -8,12 +8,12 @@ import torch
 from torch import Tensor, nn
 
 from mtlbook.strategy import StepContext, Strategy
-from mtlbook.weighting.base import check_losses, check_num_tasks, normalized
+from mtlbook.weighting.base import DeferredChecks, check_losses, check_num_tasks, normalized
 
 KINDS = ("regression", "classification")
 
 
-class UncertaintyWeighting(Strategy):
+class UncertaintyWeighting(Strategy, DeferredChecks):
     """Homoscedastic-uncertainty weighting with learnable log-variances s_k = log σ_k².
 
     Objective: Σ_k w_k(s_k) L_k + ½ s_k, with w_k = ½ e^{−s_k} for a Gaussian likelihood
@@ -59,13 +59,14 @@ class UncertaintyWeighting(Strategy):
         ctx.optimizer.zero_grad(set_to_none=True)
         self.optimizer.zero_grad(set_to_none=True)
         losses = ctx.compute_losses()
-        check_losses(losses.detach(), self.num_tasks)
+        check_losses(losses.detach(), self.num_tasks, finite=False)
+        self.check_later("losses", losses, ctx, lambda v, k=self.num_tasks: check_losses(v, k))
         if self.log_vars.device != losses.device:
             self.log_vars.data = self.log_vars.data.to(losses.device)
         w = self.raw_weights()
         used = normalized(w.detach()) if self.normalize else w.detach()
-        (used * losses).sum().backward()
-        (w * losses.detach() + 0.5 * self.log_vars).sum().backward()
+        # one backward: the model's gradients come from the first sum only, s's from the second
+        ((used * losses).sum() + (w * losses.detach() + 0.5 * self.log_vars).sum()).backward()
         ctx.optimizer.step()
         self.optimizer.step()
         return losses.detach(), used
