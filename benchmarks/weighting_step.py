@@ -5,8 +5,9 @@ steps (forward, its backward, optimizer step) on the same batch, interleaved rou
 
 * ``mlp``: a 3-layer MLP trunk whose last layer W (GradNorm's layer) is a third of the trunk's work,
   so GradNorm's K per-task gradients of W (K extra products of W's size) weigh heavily.
-* ``cnn``: a convolutional trunk with a small last linear layer W, as in the GradNorm paper's
-  networks (a deep trunk, then the last shared layer): the trunk dominates the cost.
+* ``cnn``: a convolutional trunk, then W, a linear layer on the pooled features, as in the GradNorm
+  paper's networks (convolutions, then the last shared layer): W holds most of the trunk's
+  parameters but little of its work, and the convolutions dominate the cost.
 """
 
 from __future__ import annotations
