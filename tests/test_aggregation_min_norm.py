@@ -222,7 +222,8 @@ def test_the_warm_start_agrees_with_wolfes_cold_start(j):
     gram = j @ j.T
     warm, _, warm_ok = wolfe_min_norm(gram)
     cold, _, cold_ok = wolfe_min_norm(gram, warm_start=False)
-    assert warm_ok and cold_ok
+    assume(cold_ok)          # with atol = 0, a hull that holds the origin can exhaust max_iter
+    assert warm_ok
     assert_optimal(gram, warm)
     scale = float(gram.diagonal().max())
     assert abs(float(warm @ gram @ warm) - float(cold @ gram @ cold)) <= 1e-12 * scale
