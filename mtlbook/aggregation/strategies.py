@@ -121,7 +121,10 @@ class MGDAUB(Strategy):
 
     The K representation gradients come from one batched backward pass through the heads
     (``jacobian_method = "batched"``); ``"loop"`` makes K passes, each of which also walks every
-    other head with a zero cotangent (the losses are stacked), K² head backward passes in all."""
+    other head with a zero cotangent (the losses are stacked), K² head backward passes in all.
+    The trunk's update needs no further pass through the heads: ∇_z Σ_k w_k L_k = Σ_k w_k ∇_z L_k
+    is at hand, and is back-propagated from z (the shared parameters enter the losses only through
+    z, the split that MGDA-UB assumes)."""
 
     jacobian_method = "batched"
 
@@ -137,12 +140,11 @@ class MGDAUB(Strategy):
         z_grads = representation_gradients(losses, ctx.features, method=self.jacobian_method)
         _check_finite_jacobian(z_grads, "shared representation")
         weights = losses.shape[-1] * min_norm_weights(z_grads, method=self.method).to(losses.dtype)
-        total = (weights.detach() * losses).sum()
-        if self.weight_heads or not heads:
-            total.backward()
-        else:
-            torch.autograd.backward(total, inputs=shared, retain_graph=True)
-            _backward_heads(losses, heads, None)
+        w = weights.detach()
+        dz = (w.to(z_grads.dtype).unsqueeze(-2) @ z_grads).squeeze(-2)      # ∇_z Σ_k w_k L_k
+        torch.autograd.backward(ctx.features, grad_tensors=dz.reshape(ctx.features.shape),
+                                inputs=shared, retain_graph=bool(heads))
+        _backward_heads(losses, heads, w if self.weight_heads else None)
         return weights
 
 
