@@ -20,6 +20,8 @@ replaces J by the gradients with respect to z, which need only backward passes t
 
 from __future__ import annotations
 
+import functools
+
 from collections.abc import Sequence
 
 import torch
@@ -52,11 +54,12 @@ def _check_params(params: Sequence[Tensor], lead: torch.Size, name: str) -> list
     return params
 
 
-def flatten_grads(grads: Sequence[Tensor | None], params: Sequence[Tensor], lead: torch.Size) -> Tensor:
-    """Concatenate per-parameter gradients into (*lead, n); a missing gradient (a parameter the loss
-    does not use) counts as zero."""
-    return torch.cat([(torch.zeros_like(p) if g is None else g).reshape(*lead, -1)
-                      for g, p in zip(grads, params)], dim=-1)
+def flatten_grads(grads: Sequence[Tensor | None], params: Sequence[Tensor], lead: torch.Size,
+                  out: Tensor | None = None) -> Tensor:
+    """Concatenate per-parameter gradients into (*lead, n), written into ``out`` when given; a missing
+    gradient (a parameter the loss does not use) counts as zero."""
+    pieces = [(torch.zeros_like(p) if g is None else g).reshape(*lead, -1) for g, p in zip(grads, params)]
+    return torch.cat(pieces, dim=-1) if out is None else torch.cat(pieces, dim=-1, out=out)
 
 
 def task_jacobian(losses: Tensor, params: Sequence[Tensor], *, method: str = "loop",
@@ -73,12 +76,15 @@ def task_jacobian(losses: Tensor, params: Sequence[Tensor], *, method: str = "lo
     lead, k = losses.shape[:-1], losses.shape[-1]
     params = _check_params(params, lead, "params")
     per_task = losses.reshape(-1, k).sum(0)                # Σ over independent models: (K,)
-    if method == "loop":
-        rows = [flatten_grads(torch.autograd.grad(per_task[i], params, allow_unused=True,
-                                                  retain_graph=retain_graph or i < k - 1),
-                              params, lead)
-                for i in range(k)]
-        return torch.stack(rows, dim=-2)
+    if method == "loop":                                   # each row is written in place
+        n = sum(p[(0,) * len(lead)].numel() for p in params)
+        dtype = functools.reduce(torch.promote_types, [p.dtype for p in params])
+        out = torch.empty(k, *lead, n, dtype=dtype, device=params[0].device)
+        for i in range(k):
+            flatten_grads(torch.autograd.grad(per_task[i], params, allow_unused=True,
+                                              retain_graph=retain_graph or i < k - 1),
+                          params, lead, out=out[i])
+        return out.movedim(0, -2)
     eye = torch.eye(k, dtype=per_task.dtype, device=per_task.device)
     grads = torch.autograd.grad(per_task, params, grad_outputs=eye, is_grads_batched=True,
                                 allow_unused=True, retain_graph=retain_graph)

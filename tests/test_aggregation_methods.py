@@ -279,6 +279,29 @@ def test_mgda_strategy_matches_manual_update(split):
     assert torch.allclose(flat, len(alpha) * alpha @ jac, atol=1e-5)
 
 
+@pytest.mark.parametrize("weight_heads", [False, True])
+def test_mgda_ub_matches_the_backward_pass_of_the_weighted_losses(split, weight_heads):
+    """The trunk's update back-propagated from z equals the gradient of Σ_k K α_k L_k."""
+    torch.manual_seed(0)
+    net = mb.models.hard_sharing(split.tasks, (1, 10, 10), width=8)
+    x, targets = split.train.x[:32], tuple(t[:32] for t in split.train.targets)
+    ctx = mb.strategy.StepContext(net, split.tasks, torch.optim.SGD(net.parameters(), lr=0.0), x,
+                                  targets, 0, 0)
+    _, weights = MGDAUB(weight_heads=weight_heads).step(ctx)
+    got = {id(p): p.grad.clone() for p in net.parameters()}
+    net.zero_grad()
+    z = net.encode(x)
+    ls = mb.tasks.task_losses(split.tasks, net.decode(z), targets)
+    alpha = mb.aggregation.min_norm_weights(mb.gradients.representation_gradients(ls, z, method="loop"))
+    assert torch.allclose(weights, len(alpha) * alpha, atol=1e-6)
+    torch.autograd.backward((weights * ls).sum(), inputs=list(net.shared_parameters()), retain_graph=True)
+    ids = {id(p) for p in net.shared_parameters()}
+    heads = [p for p in net.parameters() if id(p) not in ids]
+    torch.autograd.backward((weights if weight_heads else torch.ones_like(weights)) @ ls, inputs=heads)
+    for p in net.parameters():
+        assert torch.allclose(got[id(p)], p.grad, rtol=1e-5, atol=1e-7)
+
+
 def test_mgda_ub_needs_the_representation(split):
     net = mb.models.single_task_networks(split.tasks, (1, 10, 10), width=8)
     x, targets = split.train.x[:16], tuple(t[:16] for t in split.train.targets)

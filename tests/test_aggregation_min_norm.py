@@ -212,3 +212,34 @@ def test_agrees_with_torchjd_mgda_where_both_converge(j):
     assume(gap <= 1e-6 * float(ours.norm2) + 1e-14 * float(gram.diagonal().max()))  # it converged
     assert float(theirs @ gram @ theirs) == pytest.approx(float(ours.norm2), rel=1e-5, abs=1e-12)
     assert torchjd.aggregation.MGDA is not None
+
+
+@settings(max_examples=150, deadline=None)
+@given(jacobians(max_k=12))
+def test_the_warm_start_agrees_with_wolfes_cold_start(j):
+    from mtlbook.aggregation.active_set import wolfe_min_norm
+
+    gram = j @ j.T
+    warm, _, warm_ok = wolfe_min_norm(gram)
+    cold, _, cold_ok = wolfe_min_norm(gram, warm_start=False)
+    assume(cold_ok)          # with atol = 0, a hull that holds the origin can exhaust max_iter
+    assert warm_ok
+    assert_optimal(gram, warm)
+    scale = float(gram.diagonal().max())
+    assert abs(float(warm @ gram @ warm) - float(cold @ gram @ cold)) <= 1e-12 * scale
+    assert np.allclose(warm @ j, cold @ j, rtol=1e-6, atol=1e-9 * np.abs(j).sum(0).max())
+
+
+def test_check_gram_host_raises_the_same_errors():
+    from mtlbook.aggregation.gram import check_gram, check_gram_host
+
+    bad = [torch.tensor([[1.0, float("nan")], [float("nan"), 1.0]]),
+           torch.tensor([[-1.0, 0.0], [0.0, 1.0]]), torch.tensor([[1.0, 0.5], [0.0, 1.0]])]
+    for g in bad:
+        with pytest.raises(ValueError) as host:
+            check_gram_host(g)
+        with pytest.raises(ValueError) as dev:
+            check_gram(g)
+        assert str(host.value) == str(dev.value)
+    good = torch.tensor([[2.0, 1.0], [1.0 + 1e-9, 3.0]], dtype=torch.float64)
+    assert np.array_equal(check_gram_host(good), check_gram(good).numpy())

@@ -8,6 +8,7 @@ gradients of very different sizes (1e-8 next to 1e8) lose their small partner in
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -36,9 +37,7 @@ def gram_matrix(grads: Tensor) -> Tensor:
     return j @ j.transpose(-1, -2)
 
 
-def check_gram(gram: Tensor, name: str = "gram") -> Tensor:
-    """Check a (..., K, K) Gram matrix: square, K >= 1, finite, symmetric, non-negative diagonal.
-    Returns it in float64, symmetrized. (One host synchronization for the finiteness checks.)"""
+def _check_gram_shape(gram: Tensor, name: str) -> None:
     if not isinstance(gram, Tensor):
         raise TypeError(f"{name} must be a torch.Tensor of shape (..., K, K), got {type(gram).__name__}")
     if not gram.is_floating_point():
@@ -48,8 +47,20 @@ def check_gram(gram: Tensor, name: str = "gram") -> Tensor:
     if gram.shape[-1] < 1:
         raise ValueError(f"{name} must describe at least one task (K >= 1), got shape "
                          f"{tuple(gram.shape)}")
+
+
+def check_gram(gram: Tensor, name: str = "gram") -> Tensor:
+    """Check a (..., K, K) Gram matrix: square, K >= 1, finite, symmetric, non-negative diagonal.
+    Returns it in float64, symmetrized. (One host synchronization for the finiteness checks.)"""
+    _check_gram_shape(gram, name)
     g = gram.to(torch.float64)
     diag = g.diagonal(dim1=-2, dim2=-1)
+    scale = diag.abs().amax(dim=-1, keepdim=True).clamp_min(torch.finfo(torch.float64).tiny)
+    asym = (g - g.transpose(-1, -2)).abs().amax(dim=(-1, -2))
+    ok = (torch.isfinite(g).all() & (diag >= -1e-10 * scale).all()
+          & (asym <= 1e-6 * scale.squeeze(-1)).all())
+    if bool(ok):                                                # one synchronization when all is well
+        return 0.5 * (g + g.transpose(-1, -2))
     if not bool(torch.isfinite(g).all()):
         bad_diag = ~torch.isfinite(diag)                        # (..., K): task k is not finite
         if bool(bad_diag.any()):
@@ -57,15 +68,27 @@ def check_gram(gram: Tensor, name: str = "gram") -> Tensor:
             raise ValueError(f"{name} must be finite: the gradient of task {where[-1]} has "
                              f"non-finite entries{_where(where[:-1])}")
         raise ValueError(f"{name} must be finite: inner products of the task gradients overflow")
-    scale = diag.abs().amax(dim=-1, keepdim=True).clamp_min(torch.finfo(torch.float64).tiny)
     if bool((diag < -1e-10 * scale).any()):
         raise ValueError(f"{name} must have a non-negative diagonal (squared gradient norms), got "
                          f"{diag.min().item():.3g}")
-    asym = (g - g.transpose(-1, -2)).abs().amax(dim=(-1, -2))
     if bool((asym > 1e-6 * scale.squeeze(-1)).any()):
         raise ValueError(f"{name} must be symmetric (G_ij = G_ji), got an asymmetry of "
                          f"{asym.max().item():.3g}")
     return 0.5 * (g + g.transpose(-1, -2))
+
+
+def check_gram_host(gram: Tensor, name: str = "gram") -> np.ndarray:
+    """:func:`check_gram` for the solvers that run on the host: one transfer of the Gram matrix,
+    then the same checks in NumPy (the same errors); returns a symmetrized float64 NumPy array."""
+    _check_gram_shape(gram, name)
+    h = gram.detach().to("cpu", torch.float64).numpy()
+    diag = np.diagonal(h, axis1=-2, axis2=-1)
+    scale = np.maximum(np.abs(diag).max(-1), np.finfo(np.float64).tiny)
+    asym = np.abs(h - np.swapaxes(h, -1, -2)).max((-1, -2))
+    if not (np.isfinite(h).all() and (diag >= -1e-10 * scale[..., None]).all()
+            and (asym <= 1e-6 * scale).all()):
+        return check_gram(gram, name).detach().cpu().numpy()       # raises the precise error
+    return 0.5 * (h + np.swapaxes(h, -1, -2))
 
 
 def _where(lead: list[int]) -> str:

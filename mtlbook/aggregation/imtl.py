@@ -69,5 +69,5 @@ class IMTLG(GradientAggregation):
     convention Σw = K). Heads receive their own gradients unchanged (the paper's IMTL-L, which
     learns loss scales for the heads, is not included)."""
 
-    def coefficients(self, jacobian: Tensor) -> Tensor:
-        return jacobian.shape[-2] * imtlg_weights(gram_matrix(jacobian))
+    def coefficients_from_gram(self, gram: Tensor, dtype: torch.dtype) -> Tensor:
+        return gram.shape[-1] * imtlg_weights(gram)

@@ -25,7 +25,7 @@ from torch import Tensor
 
 from mtlbook.aggregation.active_set import wolfe_min_norm
 from mtlbook.aggregation.frank_wolfe import frank_wolfe_min_norm
-from mtlbook.aggregation.gram import check_gram, duality_gap, gram_matrix
+from mtlbook.aggregation.gram import check_gram, check_gram_host, duality_gap, gram_matrix
 
 METHODS = ("auto", "closed_form", "active_set", "frank_wolfe")
 
@@ -75,37 +75,43 @@ def solve_min_norm(gram: Tensor, *, method: str = "auto", rtol: float | None = N
     the hull, d → 0) or after ``max_iter`` iterations (defaults: 20K + 100 and 1000)."""
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
-    g = check_gram(gram)
-    k = g.shape[-1]
-    lead = g.shape[:-2]
+    k = gram.shape[-1] if isinstance(gram, Tensor) and gram.dim() >= 2 else None
     if method == "auto":
         method = "closed_form" if k == 2 else "active_set"
     if method == "closed_form":
+        g = check_gram(gram)
+        k, lead = g.shape[-1], g.shape[:-2]
         if k != 2:
             raise ValueError(f"the closed form solves two tasks; gram describes K={k} tasks")
         weights = two_task_min_norm(g)
         iterations = torch.zeros(lead, dtype=torch.long)
         converged = torch.ones(lead, dtype=torch.bool)
+        norm2 = (weights * (g @ weights.unsqueeze(-1)).squeeze(-1)).sum(-1)
+        return MinNormSolution(weights, duality_gap(g, weights), norm2, iterations, converged)
+    if rtol is not None and not 0.0 <= rtol < 1.0:
+        raise ValueError(f"rtol must lie in [0, 1), got {rtol}")
+    if atol is not None and not atol >= 0.0:
+        raise ValueError(f"atol must be >= 0, got {atol}")
+    if max_iter is not None and (not isinstance(max_iter, int) or max_iter < 0):
+        raise ValueError(f"max_iter must be a non-negative int, got {max_iter!r}")
+    host = check_gram_host(gram)
+    k, lead = host.shape[-1], host.shape[:-2]
+    flat = host.reshape(-1, k, k)
+    if method == "active_set":
+        tol, floor = 1e-12 if rtol is None else rtol, 0.0 if atol is None else atol
+        results = [wolfe_min_norm(m, tol, max_iter, floor) for m in flat]
     else:
-        if rtol is not None and not 0.0 <= rtol < 1.0:
-            raise ValueError(f"rtol must lie in [0, 1), got {rtol}")
-        if atol is not None and not atol >= 0.0:
-            raise ValueError(f"atol must be >= 0, got {atol}")
-        if max_iter is not None and (not isinstance(max_iter, int) or max_iter < 0):
-            raise ValueError(f"max_iter must be a non-negative int, got {max_iter!r}")
-        flat = g.detach().reshape(-1, k, k).cpu().numpy()
-        if method == "active_set":
-            tol, floor = 1e-12 if rtol is None else rtol, 0.0 if atol is None else atol
-            results = [wolfe_min_norm(m, tol, max_iter, floor) for m in flat]
-        else:
-            tol, floor = 1e-4 if rtol is None else rtol, 1e-10 if atol is None else atol
-            cap = 1000 if max_iter is None else max_iter
-            results = [frank_wolfe_min_norm(m, tol, cap, floor) for m in flat]
-        weights = torch.from_numpy(np.stack([r[0] for r in results]).reshape(*lead, k)).to(g.device)
-        iterations = torch.tensor([r[1] for r in results], dtype=torch.long).reshape(lead)
-        converged = torch.tensor([r[2] for r in results], dtype=torch.bool).reshape(lead)
-    norm2 = (weights * (g @ weights.unsqueeze(-1)).squeeze(-1)).sum(-1)
-    return MinNormSolution(weights, duality_gap(g, weights), norm2, iterations, converged)
+        tol, floor = 1e-4 if rtol is None else rtol, 1e-10 if atol is None else atol
+        cap = 1000 if max_iter is None else max_iter
+        results = [frank_wolfe_min_norm(m, tol, cap, floor) for m in flat]
+    w = np.stack([r[0] for r in results])                    # (B, K), on the host
+    gw = np.einsum("bij,bj->bi", flat, w)
+    norm2 = np.einsum("bi,bi->b", w, gw)
+    out = (w.reshape(*lead, k), (norm2 - gw.min(-1)).reshape(lead), norm2.reshape(lead))
+    weights, gap, norm2 = (torch.from_numpy(a).to(gram.device) for a in out)
+    iterations = torch.from_numpy(np.array([r[1] for r in results], dtype=np.int64)).reshape(lead)
+    converged = torch.from_numpy(np.array([r[2] for r in results], dtype=bool)).reshape(lead)
+    return MinNormSolution(weights, gap, norm2, iterations, converged)
 
 
 def min_norm_weights_from_gram(gram: Tensor, *, method: str = "auto") -> Tensor:

@@ -25,7 +25,7 @@ from torch import Tensor
 
 from mtlbook.aggregation.directions import _check_c, cagrad_weights, pcgrad_weights
 from mtlbook.aggregation.gram import gram_matrix
-from mtlbook.aggregation.min_norm import METHODS, min_norm_weights
+from mtlbook.aggregation.min_norm import METHODS, min_norm_weights, min_norm_weights_from_gram
 from mtlbook.gradients import add_to_grad_, representation_gradients, task_jacobian
 from mtlbook.strategy import StepContext, Strategy
 
@@ -56,11 +56,17 @@ def _backward_heads(losses: Tensor, heads: list[Tensor], weights: Tensor | None)
 
 
 class GradientAggregation(Strategy):
-    """Base class: ``coefficients(jacobian)`` returns c (..., K) for the shared update Σ_k c_k g_k."""
+    """Base class: ``coefficients(jacobian)`` returns c (..., K) for the shared update Σ_k c_k g_k.
+    Methods that need J only through its Gram matrix implement ``coefficients_from_gram(gram,
+    dtype)`` instead; the Gram matrix is then formed once per step and also serves the check that
+    the gradients are finite (its diagonal holds their squared norms)."""
 
     jacobian_method = "loop"
 
     def coefficients(self, jacobian: Tensor) -> Tensor:
+        return self.coefficients_from_gram(gram_matrix(jacobian), jacobian.dtype)
+
+    def coefficients_from_gram(self, gram: Tensor, dtype: torch.dtype) -> Tensor:
         raise NotImplementedError
 
     def head_weights(self, coefficients: Tensor) -> Tensor | None:
@@ -70,8 +76,14 @@ class GradientAggregation(Strategy):
     def backward(self, losses: Tensor, ctx: StepContext) -> Tensor:
         shared, heads = _split_parameters(ctx.model)
         jac = task_jacobian(losses, shared, method=self.jacobian_method, retain_graph=bool(heads))
-        _check_finite_jacobian(jac, "shared parameters")
-        coef = self.coefficients(jac).to(jac.dtype)
+        if type(self).coefficients_from_gram is GradientAggregation.coefficients_from_gram:
+            _check_finite_jacobian(jac, "shared parameters")
+            coef = self.coefficients(jac).to(jac.dtype)
+        else:
+            gram = gram_matrix(jac)
+            if not bool(torch.isfinite(gram.diagonal(dim1=-2, dim2=-1)).all()):
+                _check_finite_jacobian(jac, "shared parameters")  # which task (or an overflow)
+            coef = self.coefficients_from_gram(gram, jac.dtype).to(jac.dtype)
         _backward_heads(losses, heads, self.head_weights(coef))
         add_to_grad_(shared, (coef.unsqueeze(-2) @ jac).squeeze(-2))
         return coef
@@ -93,8 +105,8 @@ class MGDA(GradientAggregation):
         self.method = _check_solver(method)
         self.weight_heads = bool(weight_heads)
 
-    def coefficients(self, jacobian: Tensor) -> Tensor:
-        return jacobian.shape[-2] * min_norm_weights(jacobian, method=self.method)
+    def coefficients_from_gram(self, gram: Tensor, dtype: torch.dtype) -> Tensor:
+        return gram.shape[-1] * min_norm_weights_from_gram(gram, method=self.method).to(dtype)
 
     def head_weights(self, coefficients: Tensor) -> Tensor | None:
         return coefficients if self.weight_heads else None
@@ -105,7 +117,16 @@ class MGDAUB(Strategy):
     to the shared representation z = ``ctx.features`` (per example, flattened: K × B·D), which
     bound the shared-parameter problem (Theorem 1) and cost only backward passes through the heads.
     The update is then one backward pass of Σ_k K α_k L_k through the trunk. Heads: unweighted, or
-    K·α with ``weight_heads=True``. Needs a model with ``encode``/``decode`` (e.g. HardSharing)."""
+    K·α with ``weight_heads=True``. Needs a model with ``encode``/``decode`` (e.g. HardSharing).
+
+    The K representation gradients come from one batched backward pass through the heads
+    (``jacobian_method = "batched"``); ``"loop"`` makes K passes, each of which also walks every
+    other head with a zero cotangent (the losses are stacked), K² head backward passes in all.
+    The trunk's update needs no further pass through the heads: ∇_z Σ_k w_k L_k = Σ_k w_k ∇_z L_k
+    is at hand, and is back-propagated from z (the shared parameters enter the losses only through
+    z, the split that MGDA-UB assumes)."""
+
+    jacobian_method = "batched"
 
     def __init__(self, *, method: str = "auto", weight_heads: bool = False):
         self.method = _check_solver(method)
@@ -116,15 +137,14 @@ class MGDAUB(Strategy):
             raise ValueError("MGDA-UB needs the shared representation: the model must have encode() "
                              f"and decode(); {type(ctx.model).__name__} does not")
         shared, heads = _split_parameters(ctx.model)
-        z_grads = representation_gradients(losses, ctx.features)
+        z_grads = representation_gradients(losses, ctx.features, method=self.jacobian_method)
         _check_finite_jacobian(z_grads, "shared representation")
         weights = losses.shape[-1] * min_norm_weights(z_grads, method=self.method).to(losses.dtype)
-        total = (weights.detach() * losses).sum()
-        if self.weight_heads or not heads:
-            total.backward()
-        else:
-            torch.autograd.backward(total, inputs=shared, retain_graph=True)
-            _backward_heads(losses, heads, None)
+        w = weights.detach()
+        dz = (w.to(z_grads.dtype).unsqueeze(-2) @ z_grads).squeeze(-2)      # ∇_z Σ_k w_k L_k
+        torch.autograd.backward(ctx.features, grad_tensors=dz.reshape(ctx.features.shape),
+                                inputs=shared, retain_graph=bool(heads))
+        _backward_heads(losses, heads, w if self.weight_heads else None)
         return weights
 
 
@@ -139,8 +159,8 @@ class PCGrad(GradientAggregation):
             raise TypeError(f"seed must be an int, got {type(seed).__name__}")
         self.generator = torch.Generator().manual_seed(seed)
 
-    def coefficients(self, jacobian: Tensor) -> Tensor:
-        return pcgrad_weights(gram_matrix(jacobian), self.generator)
+    def coefficients_from_gram(self, gram: Tensor, dtype: torch.dtype) -> Tensor:
+        return pcgrad_weights(gram, self.generator)
 
 
 class CAGrad(GradientAggregation):
@@ -154,6 +174,5 @@ class CAGrad(GradientAggregation):
         self.c = _check_c(c)
         self.rescale = bool(rescale)
 
-    def coefficients(self, jacobian: Tensor) -> Tensor:
-        k = jacobian.shape[-2]
-        return k * cagrad_weights(gram_matrix(jacobian), self.c, rescale=self.rescale)
+    def coefficients_from_gram(self, gram: Tensor, dtype: torch.dtype) -> Tensor:
+        return gram.shape[-1] * cagrad_weights(gram, self.c, rescale=self.rescale)
