@@ -21,7 +21,8 @@ from mtlbook.aggregation import (MGDA, MGDAUB, CAGrad, PCGrad, cagrad_direction,
 def jacobians(draw, min_k: int = 2, max_k: int = 5, max_n: int = 6) -> torch.Tensor:
     k = draw(st.integers(min_k, max_k))
     n = draw(st.integers(1, max_n))
-    j = draw(arrays(np.float64, (k, n), elements=st.floats(-1.0, 1.0)))
+    unit = st.floats(-1.0, 1.0).map(lambda v: v if abs(v) > 1e-6 else 0.0)   # sizes come from `scale`
+    j = draw(arrays(np.float64, (k, n), elements=unit))
     scale = 10.0 ** draw(arrays(np.float64, (k, 1), elements=st.floats(-3.0, 3.0)))
     return torch.from_numpy(j * scale)
 

@@ -8,7 +8,7 @@ import itertools
 import numpy as np
 import pytest
 import torch
-from hypothesis import assume, given, settings
+from hypothesis import assume, example, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
@@ -44,11 +44,12 @@ def jacobians(draw, max_k: int = 8, max_n: int = 10, kinds=KINDS) -> np.ndarray:
 
 def assert_optimal(gram: np.ndarray, alpha: np.ndarray, slack: float = 64.0) -> None:
     """KKT of min αᵀGα on the simplex: (Gα)_k >= αᵀGα for all k, with equality on the support, up
-    to the rounding of row k of Gα (about K·eps·((|G|α)_k + αᵀGα))."""
+    to the rounding of row k of Gα and of αᵀGα (about K·eps·((|G|α)_k + αᵀ|G|α))."""
     assert alpha.min() >= 0.0 and abs(alpha.sum() - 1.0) < 1e-12
     ga = gram @ alpha
     f = alpha @ ga
-    tol = slack * len(gram) * EPS * (np.abs(gram) @ alpha + f) + 1e-300
+    magnitude = np.abs(gram) @ alpha
+    tol = slack * len(gram) * EPS * (magnitude + alpha @ magnitude) + 1e-300
     assert np.all(ga >= f - tol), (ga - f) / tol
     support = alpha > 0
     assert np.all(np.abs(ga[support] - f) <= tol[support]), (ga - f) / tol
@@ -71,6 +72,9 @@ def brute_force_min(gram: np.ndarray) -> float:
 
 @settings(max_examples=150, deadline=None)
 @given(jacobians())
+@example(np.array([[0.5, 0.0], [0.0, -0.75], [0.0, 0.5]]))       # the origin is a convex combination
+@example(np.array([[0.5, 0.0], [0.0, -0.5], [0.0, 0.5], [0.0, 0.8125]]))
+@example(np.array([[0.5, 0.0], [0.0, -0.5], [0.0, 0.5], [0.0, 0.859375]]))
 def test_weights_lie_on_the_simplex_and_are_optimal(j):
     gram = j @ j.T
     sol = solve_min_norm(torch.from_numpy(gram))

@@ -66,10 +66,12 @@ def _affine_minimizer(g: np.ndarray) -> np.ndarray:
 
 def most_violated(g: np.ndarray, alpha: np.ndarray, rtol: float, atol: float = 0.0) -> int | None:
     """The gradient j with the largest violation of ⟨g_j, x⟩ >= (1 − rtol)‖x‖² − atol, or None if
-    none is violated beyond rounding: row k of Gα is only known to about K·eps·((|G|α)_k + ‖x‖²)."""
+    none is violated beyond rounding: row k of Gα is only known to about K·eps·(|G|α)_k, and ‖x‖² to
+    about K·eps·αᵀ|G|α (which matters when x cancels to the origin)."""
     ga = g @ alpha
     norm2 = float(alpha @ ga)
-    floor = 8.0 * len(g) * EPS * (np.abs(g) @ alpha + norm2)
+    magnitude = np.abs(g) @ alpha
+    floor = 8.0 * len(g) * EPS * (magnitude + float(alpha @ magnitude))
     violation = (1.0 - rtol) * norm2 - atol - ga - floor
     j = int(np.argmax(violation))
     return j if violation[j] > 0.0 else None
