@@ -96,7 +96,9 @@ def tangent_directions(hessian: Callable[[Tensor], Tensor] | Tensor, jacobian: T
     if isinstance(hessian, Tensor):
         op: Callable[[Tensor], Tensor] | Tensor = hessian.to(jacobian.dtype)
     elif callable(hessian):
-        op = lambda cols: hessian(cols.mT).mT             # noqa: E731  columns <-> rows
+        # Rows in, columns out, both contiguous: a strided view makes the HVP's batched backward and
+        # MINRES's column updates walk memory with a stride of K.
+        op = lambda cols: hessian(cols.mT.contiguous()).mT.contiguous()  # noqa: E731
     else:
         raise TypeError(f"hessian must be a callable or an (n, n) tensor, got {type(hessian).__name__}")
     if x0 is not None and (not isinstance(x0, Tensor) or x0.shape != rhs.shape):
