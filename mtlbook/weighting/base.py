@@ -31,6 +31,11 @@ class DeferredChecks:
         if ctx is None or ctx.step % CHECK_EVERY == 0 or len(entry[1]) >= CHECK_EVERY:
             self.run_checks()
 
+    def check_task_losses(self, losses: Tensor, ctx: StepContext | None) -> None:
+        """The shape of (..., K) ``losses`` (K = ``self.num_tasks``) at once, their finiteness later."""
+        check_losses(losses.detach(), self.num_tasks, finite=False)
+        self.check_later("losses", losses, ctx, lambda v, k=self.num_tasks: check_losses(v, k))
+
     def run_checks(self) -> None:
         """Run every waiting check now (raises ValueError on the first bad value)."""
         pending = self.__dict__.get("_pending_checks", {})

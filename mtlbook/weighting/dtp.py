@@ -93,8 +93,7 @@ class DynamicTaskPrioritization(LossWeighting):
         return normalized(w) if self.normalize else w
 
     def weights(self, losses: Tensor, ctx: StepContext | None = None) -> Tensor:
-        check_losses(losses, self.num_tasks, finite=False)
-        self.check_later("losses", losses, ctx, lambda v, k=self.num_tasks: check_losses(v, k))
+        self.check_task_losses(losses, ctx)
         if ctx is not None:
             self.update_kpi(self.kpi(ctx), ctx)
         return self.current_weights().to(losses)

@@ -51,8 +51,7 @@ class DynamicWeightAverage(LossWeighting):
         self._current = dwa_weights(torch.stack(self.epoch_losses[-2:]), self.temperature)
 
     def weights(self, losses: Tensor, ctx: StepContext | None = None) -> Tensor:
-        check_losses(losses, self.num_tasks, finite=False)
-        self.check_later("losses", losses, ctx, lambda v, k=self.num_tasks: check_losses(v, k))
+        self.check_task_losses(losses, ctx)
         if self._current is None:
             return torch.ones_like(losses)
         return self._current.to(losses).expand_as(losses)

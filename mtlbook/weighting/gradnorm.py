@@ -165,8 +165,7 @@ class GradNorm(Strategy, DeferredChecks):
         ctx.optimizer.zero_grad(set_to_none=True)
         self.optimizer.zero_grad(set_to_none=True)
         losses = ctx.compute_losses()
-        check_losses(losses.detach(), self.num_tasks, finite=False)
-        self.check_later("losses", losses, ctx, lambda v, k=self.num_tasks: check_losses(v, k))
+        self.check_task_losses(losses, ctx)
         w = self.task_weights
         if losses.shape != w.shape:
             expected = "(K,) of one model" if self.num_models is None else f"({self.num_models}, K)"

@@ -6,7 +6,7 @@ import torch
 from torch import Tensor
 
 from mtlbook.strategy import StepContext
-from mtlbook.weighting.base import LossWeighting, check_losses, check_num_tasks
+from mtlbook.weighting.base import LossWeighting, check_num_tasks
 
 
 class RandomLossWeighting(LossWeighting):
@@ -21,8 +21,7 @@ class RandomLossWeighting(LossWeighting):
         self.generator = generator
 
     def weights(self, losses: Tensor, ctx: StepContext | None = None) -> Tensor:
-        check_losses(losses, self.num_tasks, finite=False)
-        self.check_later("losses", losses, ctx, lambda v, k=self.num_tasks: check_losses(v, k))
+        self.check_task_losses(losses, ctx)
         z = torch.randn(losses.shape, generator=self.generator, dtype=losses.dtype,
                         device=losses.device)
         w = torch.softmax(z, dim=-1)

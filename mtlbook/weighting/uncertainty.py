@@ -59,8 +59,7 @@ class UncertaintyWeighting(Strategy, DeferredChecks):
         ctx.optimizer.zero_grad(set_to_none=True)
         self.optimizer.zero_grad(set_to_none=True)
         losses = ctx.compute_losses()
-        check_losses(losses.detach(), self.num_tasks, finite=False)
-        self.check_later("losses", losses, ctx, lambda v, k=self.num_tasks: check_losses(v, k))
+        self.check_task_losses(losses, ctx)
         if self.log_vars.device != losses.device:
             self.log_vars.data = self.log_vars.data.to(losses.device)
         w = self.raw_weights()
