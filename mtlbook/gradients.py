@@ -62,13 +62,29 @@ def flatten_grads(grads: Sequence[Tensor | None], params: Sequence[Tensor], lead
     return torch.cat(pieces, dim=-1) if out is None else torch.cat(pieces, dim=-1, out=out)
 
 
+def jacobian_buffer(losses: Tensor, params: Sequence[Tensor], reuse: Tensor | None = None) -> Tensor:
+    """A (K, *lead, n) tensor to hold J for ``losses`` (*lead, K) and ``params``: ``reuse`` when it
+    has that shape, dtype and device, else a new, uninitialized one."""
+    lead, k = losses.shape[:-1], losses.shape[-1]
+    shape = (k, *lead, sum(p[(0,) * len(lead)].numel() for p in params))
+    dtype = functools.reduce(torch.promote_types, [p.dtype for p in params])
+    if (reuse is not None and tuple(reuse.shape) == shape and reuse.dtype == dtype
+            and reuse.device == params[0].device):
+        return reuse
+    return torch.empty(shape, dtype=dtype, device=params[0].device)
+
+
 def task_jacobian(losses: Tensor, params: Sequence[Tensor], *, method: str = "loop",
-                  retain_graph: bool = False) -> Tensor:
+                  retain_graph: bool = False, out: Tensor | None = None) -> Tensor:
     """J[..., k, :] = ∇_θ L_k for losses (..., K) and the tensors ``params`` (θ, flattened in order).
 
     ``method="loop"``: K calls of ``torch.autograd.grad``; ``"batched"``: one call with the K unit
     cotangents batched (``is_grads_batched``, i.e. vmap over the backward pass). The graph is freed
     after the last pass unless ``retain_graph``. Returns (*lead, K, n) in the parameters' dtype.
+
+    ``out`` (loop only): a (K, *lead, n) buffer of that dtype to write the rows into, kept by a caller
+    that forms J every step. J is large (K × 2.4M floats is 94 MB), and a fresh allocation of that
+    size is paid in page faults on each step; the result is then a view of ``out``.
     """
     if method not in JACOBIAN_METHODS:
         raise ValueError(f"method must be one of {JACOBIAN_METHODS}, got {method!r}")
@@ -77,14 +93,20 @@ def task_jacobian(losses: Tensor, params: Sequence[Tensor], *, method: str = "lo
     params = _check_params(params, lead, "params")
     per_task = losses.reshape(-1, k).sum(0)                # Σ over independent models: (K,)
     if method == "loop":                                   # each row is written in place
-        n = sum(p[(0,) * len(lead)].numel() for p in params)
-        dtype = functools.reduce(torch.promote_types, [p.dtype for p in params])
-        out = torch.empty(k, *lead, n, dtype=dtype, device=params[0].device)
+        if out is None:
+            out = jacobian_buffer(losses, params)
+        elif out is not jacobian_buffer(losses, params, out):
+            raise ValueError(f"out must be a tensor of shape (K, *lead, n) = "
+                             f"{(k, *lead, sum(p[(0,) * len(lead)].numel() for p in params))} in "
+                             f"the parameters' dtype and device, got {out.dtype} "
+                             f"{tuple(out.shape)} on {out.device}")
         for i in range(k):
             flatten_grads(torch.autograd.grad(per_task[i], params, allow_unused=True,
                                               retain_graph=retain_graph or i < k - 1),
                           params, lead, out=out[i])
         return out.movedim(0, -2)
+    if out is not None:
+        raise ValueError('out is used by method="loop" only')
     eye = torch.eye(k, dtype=per_task.dtype, device=per_task.device)
     grads = torch.autograd.grad(per_task, params, grad_outputs=eye, is_grads_batched=True,
                                 allow_unused=True, retain_graph=retain_graph)
@@ -106,6 +128,28 @@ def representation_gradients(losses: Tensor, features: Tensor, *, method: str = 
     if not isinstance(features, Tensor):
         raise TypeError(f"features must be a tensor, got {type(features).__name__}")
     return task_jacobian(losses, [features], method=method, retain_graph=retain_graph)
+
+
+def gradients_through_outputs(losses: Tensor, outputs: Sequence[Tensor], inputs: Sequence[Tensor]
+                              ) -> list[tuple[Tensor | None, ...]]:
+    """∇ L_k with respect to each of ``inputs``, task by task, for losses (..., K) in which L_k
+    depends on ``outputs[k]`` alone (as :func:`mtlbook.tasks.task_losses` builds them).
+
+    One backward pass from the losses to the outputs, then one from each output with its cotangent
+    ∂L_k/∂outputs[k]: K passes through the heads in all. The stacked losses would cost K² (each of
+    K passes from L_k also walks every other head with a zero cotangent), or a vmapped pass that
+    loops over the K cotangents where an operator has no batching rule. Returns, per task, one
+    gradient per input (None where L_k does not reach it); the graph below the outputs is kept.
+    """
+    losses = _check_losses(losses)
+    outputs = list(outputs)
+    if len(outputs) != losses.shape[-1]:
+        raise ValueError(f"need one output per task: losses have K = {losses.shape[-1]}, got "
+                         f"{len(outputs)} outputs")
+    cotangents = torch.autograd.grad(losses.sum(), outputs, retain_graph=True)
+    return [torch.autograd.grad(out, list(inputs), grad_outputs=cot, retain_graph=True,
+                                allow_unused=True)
+            for out, cot in zip(outputs, cotangents)]
 
 
 def add_to_grad_(params: Sequence[Tensor], flat: Tensor) -> None:

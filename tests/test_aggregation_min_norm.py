@@ -88,6 +88,7 @@ def test_weights_lie_on_the_simplex_and_are_optimal(j):
 def test_active_set_agrees_with_the_two_task_formula(j):
     gram = torch.from_numpy(j @ j.T)
     closed = two_task_min_norm(gram)
+    assert np.array_equal(two_task_min_norm(gram.numpy()), closed.numpy())   # the host version
     exact = solve_min_norm(gram, method="active_set").weights
     assert_optimal(gram.numpy(), closed.numpy())
     f_closed, f_exact = (float(w @ gram @ w) for w in (closed, exact))
@@ -174,6 +175,22 @@ def test_batches_devices_and_dtypes():
     assert (duality_gap(g, torch.full((3, 4, 5), 0.2, dtype=torch.float64)) >= 0).all()
     w2 = min_norm_weights(j[..., :2, :])
     assert w2.shape == (3, 4, 2)
+
+
+@pytest.mark.parametrize("shape", [(3, 5), (2, 3, 1500), (10, 70_001), (2, 3, 4, 50_000)])
+def test_blocked_gram_equals_the_float64_product(shape):
+    """The Gram matrix is accumulated over blocks of columns and pieces of 1024; across block and
+    piece boundaries, with a remainder, leading dimensions and a non-contiguous view, it equals
+    the product of J converted to float64 whole, to float64 rounding."""
+    torch.manual_seed(0)
+    j = torch.randn(*shape)
+    ref = j.double() @ j.double().transpose(-1, -2)
+    scale = ref.diagonal(dim1=-2, dim2=-1).amax()
+    assert float((gram_matrix(j) - ref).abs().max() / scale) < 1e-13
+    view = j.transpose(0, -2) if j.dim() > 2 else j[:, ::2]
+    ref = view.double() @ view.double().transpose(-1, -2)
+    assert float((gram_matrix(view) - ref).abs().max() / scale) < 1e-13
+    assert gram_matrix(j.double()).dtype == torch.float64
 
 
 @pytest.mark.parametrize("bad, message", [

@@ -6,7 +6,8 @@ import pytest
 import torch
 
 import mtlbook as mb
-from mtlbook.gradients import add_to_grad_, representation_gradients, task_jacobian
+from mtlbook.gradients import (add_to_grad_, gradients_through_outputs, jacobian_buffer,
+                               representation_gradients, task_jacobian)
 
 TASKS = (mb.tasks.classification("a", 3), mb.tasks.regression("b", 2), mb.tasks.classification("c", 4))
 
@@ -43,6 +44,26 @@ def test_jacobian_rows_are_the_task_gradients(method):
     assert torch.allclose(jac, _reference_rows(losses, net.shared_parameters()), atol=1e-6)
 
 
+def test_jacobian_written_into_a_kept_buffer():
+    """A buffer kept across steps is reused as is (same storage) and gives the same rows; one of
+    the wrong shape is refused, and ``jacobian_buffer`` replaces it."""
+    torch.manual_seed(0)
+    net = mb.models.hard_sharing(TASKS, input_shape=5, width=8)
+    x, ys = _batch()
+    losses = mb.tasks.task_losses(TASKS, net(x), ys)
+    fresh = task_jacobian(losses, net.shared_parameters(), retain_graph=True)
+    buf = torch.full_like(fresh, float("nan"))
+    assert jacobian_buffer(losses, list(net.shared_parameters()), buf) is buf
+    jac = task_jacobian(losses, net.shared_parameters(), retain_graph=True, out=buf)
+    assert jac.data_ptr() == buf.data_ptr() and torch.equal(jac, fresh)
+    wrong = buf[:, :-1]
+    assert jacobian_buffer(losses, list(net.shared_parameters()), wrong) is not wrong
+    with pytest.raises(ValueError, match="out must be a tensor of shape"):
+        task_jacobian(losses, net.shared_parameters(), retain_graph=True, out=wrong)
+    with pytest.raises(ValueError, match='method="loop" only'):
+        task_jacobian(losses, net.shared_parameters(), method="batched", out=buf)
+
+
 def test_jacobian_frees_the_graph_unless_asked():
     net = mb.models.hard_sharing(TASKS, input_shape=5, width=8)
     x, ys = _batch()
@@ -72,6 +93,31 @@ def test_ensemble_jacobian_is_one_jacobian_per_model(method):
     for e in (0, 3):
         grads = torch.autograd.grad(losses[e, 2], net.shared_parameters(), retain_graph=True)
         assert torch.allclose(jac[e, 2], torch.cat([g[e].flatten() for g in grads]), atol=1e-6)
+
+
+@pytest.mark.parametrize("ensemble", [False, True])
+def test_gradients_through_outputs_are_the_jacobian_rows(ensemble):
+    """Task by task through its own output: the rows of ∇_z L_k and of the heads' gradients equal
+    those of the stacked losses' Jacobian, with None for the heads a task does not reach."""
+    torch.manual_seed(3)
+    net = (mb.models.EnsembleHardSharing(2, TASKS, 5, hidden=(8, 8)) if ensemble
+           else mb.models.hard_sharing(TASKS, input_shape=5, width=8))
+    x, ys = _batch(n=6)
+    z = net.encode(x)
+    outputs = net.decode(z)
+    losses = mb.tasks.task_losses(TASKS, outputs, ys)
+    heads = [p for k in range(3) for p in net.task_parameters(k)]
+    per_task = gradients_through_outputs(losses, outputs, [z, *heads])
+    rows = task_jacobian(losses, [z, *heads], retain_graph=True)          # (*lead, K, n)
+    lead = losses.shape[:-1]
+    for k, grads in enumerate(per_task):
+        mine = set(map(id, net.task_parameters(k)))
+        assert all((g is None) == (id(p) not in mine) for g, p in zip(grads[1:], heads))
+        got = torch.cat([(torch.zeros_like(p) if g is None else g).reshape(*lead, -1)
+                         for g, p in zip(grads, [z, *heads])], dim=-1)
+        assert torch.allclose(got, rows[..., k, :], atol=1e-6)
+    with pytest.raises(ValueError, match="one output per task"):
+        gradients_through_outputs(losses, outputs[:2], [z])
 
 
 def test_representation_gradients_are_per_example():

