@@ -1,7 +1,7 @@
 """Costs of the matrix-free tangent machinery of chapter 6, measured side by side.
 
 An MLP (tanh, two hidden layers, four regression heads as one output layer) on a random batch,
-with n parameters from about 1e4 to 1e6. Three comparisons, each interleaved round-robin:
+with n parameters from about 1e4 to 3e6. Four comparisons, each interleaved round-robin:
 
 1. One Hessian-vector product (Pearlmutter 1994) as a ratio to one gradient (forward + backward),
    for both engines of :class:`mtlbook.pareto.HessianVectorProduct`: ``"graph"`` (the
@@ -11,13 +11,15 @@ with n parameters from about 1e4 to 1e6. Three comparisons, each interleaved rou
    iterations) with mtlbook's torch MINRES against ``scipy.sparse.linalg.minres`` behind a
    ``LinearOperator`` that wraps the same HVP (a host round trip per product).
 3. K = 4 right-hand sides (β = e_1..e_4) in one batched MINRES call against 4 separate calls.
-4. Growth with n: the log-log slope of the HVP time and of the time per tangent direction against n,
-   fitted over the sizes >= 1e5 (at 1e4 fixed per-call overhead dominates).
+4. Growth with n: the log-log slope of the time per tangent direction against n, from 1e5 to 1e6
+   at batch 512, where the matrix products run at BLAS's full speed. At batch 64 (fitted over the
+   sizes >= 3e5, shown too) the (64 × w)(w × w) products get faster per flop as w grows, so even
+   one gradient's cost grows more slowly than n on a small CPU.
 
 Besides the MLP sweep (batch 64), two cases the targets name: the MLP at n ≈ 1e5 with batch 2048,
 and a small CNN (LeNet-like, tanh and average pooling, n ≈ 1e4, batch 64) where the HVPs dominate.
 SciPy's solve runs at n <= 1e5 only (at 1e6 its host-side vector work makes a round take minutes on
-a small CPU); the torch solves also run at 1e6.
+a small CPU); the torch solves also run at 3e5, 1e6 and 3e6.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ from benchmarks.common import interleaved, pick_device, print_table, write_resul
 from mtlbook.pareto.hvp import ENGINES, module_loss
 from mtlbook.pareto.tangents import tangent_directions, weighted_hvp
 
-TASKS, BATCH, BIG_BATCH, CNN_BATCH, DAMPING, ITERS = 4, 64, 2048, 64, 0.1, 20
+TASKS, BATCH, BIG_BATCH, CNN_BATCH, SLOPE_BATCH, DAMPING, ITERS = 4, 64, 2048, 64, 512, 0.1, 20
 
 
 def _width_for(n: int) -> int:
@@ -74,7 +76,10 @@ def _jacobian(losses_fn, params) -> torch.Tensor:
     return torch.stack(rows).detach()
 
 
-def _slope(rows: list[dict], key: str, n_min: int = 50_000) -> float | None:
+SLOPE_N_MIN = 300_000
+
+
+def _slope(rows: list[dict], key: str, n_min: int = SLOPE_N_MIN) -> float | None:
     """Least-squares slope of log(rows[key]) against log(rows["n"]) over the rows with n >= n_min."""
     pts = [(np.log(r["n"]), np.log(r[key])) for r in rows if r["n"] >= n_min and r.get(key)]
     if len(pts) < 2:
@@ -119,7 +124,7 @@ def _solve_row(case: str, n: int, batch: int, losses_fn, params, alpha, dev: tor
 
 def main(quick: bool = False, device: str = "auto") -> None:
     dev = pick_device(device)
-    sizes = (10_000, 100_000) if quick else (10_000, 100_000, 300_000, 1_000_000)
+    sizes = (10_000, 100_000) if quick else (10_000, 100_000, 300_000, 1_000_000, 3_000_000)
     hvp_rows, solve_rows = [], []
     for n in sizes:
         model, params, losses_fn, alpha = _problem(n, dev)
@@ -145,18 +150,28 @@ def main(quick: bool = False, device: str = "auto") -> None:
     solve_rows.append(_solve_row("mlp", 100_000, BIG_BATCH, losses_fn, params, alpha, dev, rounds=3))
     _, params, losses_fn, alpha = _problem(0, dev, batch=CNN_BATCH, cnn=True)
     solve_rows.append(_solve_row("cnn", 0, CNN_BATCH, losses_fn, params, alpha, dev, rounds=3))
+    # Growth with n where the products run at full speed: batch 512, n from 1e5 to 1e6.
+    for n in (100_000, 300_000) if quick else (100_000, 300_000, 1_000_000):
+        _, params, losses_fn, alpha = _problem(n, dev, batch=SLOPE_BATCH)
+        solve_rows.append(_solve_row("mlp", n, SLOPE_BATCH, losses_fn, params, alpha, dev, rounds=3,
+                                     with_scipy=False))
     sweep = [r for r in solve_rows if r["case"] == "mlp" and r["batch"] == BATCH]
-    slopes = {"n_min": 50_000, "graph_hvp_ms": _slope(hvp_rows, "graph_ms"),
+    full_speed = [r for r in solve_rows if r["case"] == "mlp" and r["batch"] == SLOPE_BATCH]
+    slopes = {"n_min": SLOPE_N_MIN, "graph_hvp_ms": _slope(hvp_rows, "graph_ms"),
               "forward_hvp_ms": _slope(hvp_rows, "forward_ms"), "grad_ms": _slope(hvp_rows, "grad_ms"),
-              "torch_1_solve_ms": _slope(sweep, "torch_ms"), "per_direction_ms": _slope(sweep, "per_direction_ms")}
+              "torch_1_solve_ms": _slope(sweep, "torch_ms"), "per_direction_ms": _slope(sweep, "per_direction_ms"),
+              "batch512_torch_1_solve_ms": _slope(full_speed, "torch_ms", n_min=0),
+              "batch512_per_direction_ms": _slope(full_speed, "per_direction_ms", n_min=0)}
     print("HVP cost per product, as a ratio to one gradient")
     print_table(hvp_rows, ["n", "grad_ms", *(f"{e}_ms" for e in ENGINES), *(f"{e}_ratio" for e in ENGINES)])
     print(f"\nTangent solve, {ITERS} MINRES iterations, damping {DAMPING}, graph-engine HVP")
     print_table(solve_rows, ["case", "n", "batch", "iters", "torch_ms", "scipy_ms", "torch/scipy", "batched4_ms",
                              "separate4_ms", "batched/separate", "per_direction_ms"])
-    print(f"\nlog-log slope of cost against n over n >= {slopes['n_min']} (MLP, batch {BATCH})")
+    print(f"\nlog-log slope of cost against n: MLP, batch {BATCH} over n >= {slopes['n_min']}; "
+          f"batch {SLOPE_BATCH} over 1e5..1e6")
     print_table([slopes], list(slopes))
     write_results("pareto", dev, {"tasks": TASKS, "batch": BATCH, "big_batch": BIG_BATCH, "cnn_batch": CNN_BATCH,
+                                  "slope_batch": SLOPE_BATCH,
                                   "damping": DAMPING, "minres_iterations": ITERS, "hvp": hvp_rows,
                                   "solve": solve_rows, "slope": slopes})
 

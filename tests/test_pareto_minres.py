@@ -88,6 +88,23 @@ def test_x0_columns_and_freezing():
     assert zero.steps == 0 and torch.equal(zero.solution, torch.zeros(12, dtype=torch.float64))
 
 
+@pytest.mark.parametrize("single", [True, False])
+def test_inputs_are_left_as_they_were(single):
+    """The vectors are updated in place inside: b and x0 (which may share memory with them when K =
+    1) must not change, and an operator that returns its argument's memory is handled."""
+    a, rng = _indefinite(10, 4)
+    at = torch.from_numpy(a)
+    b = torch.from_numpy(rng.standard_normal(10 if single else (10, 1)))
+    x0 = torch.from_numpy(rng.standard_normal(b.shape))
+    b_copy, x0_copy = b.clone(), x0.clone()
+    out = minres(at, b, x0=x0, rtol=1e-12, shift=0.3)
+    assert torch.equal(b, b_copy) and torch.equal(x0, x0_copy)
+    exact = torch.linalg.solve(at - 0.3 * torch.eye(10, dtype=torch.float64), b_copy)
+    torch.testing.assert_close(out.solution, exact, rtol=1e-8, atol=1e-9)
+    ident = minres(lambda v: v, b, shift=-1.0, rtol=1e-12)          # (I + I) x = b
+    torch.testing.assert_close(ident.solution, b_copy / 2)
+
+
 def test_input_checks():
     a = torch.eye(3, dtype=torch.float64)
     b = torch.ones(3, dtype=torch.float64)

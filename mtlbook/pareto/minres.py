@@ -17,6 +17,11 @@ the host is asked only every ``check_every`` iterations whether every column has
 (‖r_k‖ <= rtol·‖b‖) or broken down (β_{k+1} = 0: the Krylov space is invariant and x_k is exact).
 Converged columns are frozen, so each column's result is its own MINRES iterate (they still ride
 along in the batched operator call until every column has stopped or the next check).
+
+Inside, the K vectors of each kind are the rows of one contiguous (K, n) tensor, updated in place
+(``addcmul_``): about ten passes over memory per iteration besides the operator. A frozen column is
+not masked in the long vectors; its scalar coefficients are zero, so its x stays as it was and its
+other vectors become zero. The operator receives the rows' transposed view, (n, K).
 """
 
 from __future__ import annotations
@@ -83,33 +88,36 @@ def minres(a: Operator | Tensor, b: Tensor, *, shift: float = 0.0, x0: Tensor | 
     op = _as_operator(a, n, rhs.dtype)
     sigma = float(shift)
 
-    def apply(v: Tensor) -> Tensor:
-        out = op(v)
-        if not isinstance(out, Tensor) or out.shape != v.shape:
+    def apply(v: Tensor) -> Tensor:                       # rows (K, n) -> A rows, (K, n)
+        out = op(v.mT)
+        if not isinstance(out, Tensor) or out.shape != (n, k):
             got = tuple(out.shape) if isinstance(out, Tensor) else type(out).__name__
-            raise ValueError(f"a(v) must return a tensor of shape {tuple(v.shape)}, got {got}")
-        return out - sigma * v if sigma != 0.0 else out
+            raise ValueError(f"a(v) must return a tensor of shape {(n, k)}, got {got}")
+        return out.mT
 
+    # The vectors are kept as rows (K, n), each contiguous; an inactive row's coefficients are zero,
+    # so its x stays as it was and its other vectors become zero (no masking of the long vectors).
     if x0 is None:
-        x = torch.zeros_like(rhs)
-        r1 = rhs.clone()
+        x = torch.zeros(k, n, dtype=rhs.dtype, device=rhs.device)
+        r1 = rhs.mT.clone(memory_format=torch.contiguous_format)   # updated in place: b's copy
     else:
         if not isinstance(x0, Tensor) or x0.shape != b.shape:
             raise ValueError(f"x0 must have the shape of b {tuple(b.shape)}, got "
                              f"{tuple(x0.shape) if isinstance(x0, Tensor) else type(x0).__name__}")
-        x = (x0.unsqueeze(1) if single else x0).to(rhs.dtype).clone()
-        r1 = rhs - apply(x)
+        x = (x0.unsqueeze(1) if single else x0).to(rhs.dtype).mT.clone(
+            memory_format=torch.contiguous_format)
+        r1 = rhs.mT - apply(x) + sigma * x
     tiny = torch.finfo(rhs.dtype).tiny
     eps = torch.finfo(rhs.dtype).eps
     bnorm = torch.linalg.vector_norm(rhs, dim=0)
     tol = rtol * bnorm
-    beta = torch.linalg.vector_norm(r1, dim=0)            # β_1 = ‖r_0‖
+    beta = torch.linalg.vector_norm(r1, dim=1)            # β_1 = ‖r_0‖
     r2 = r1.clone()
     zeros = torch.zeros(k, dtype=rhs.dtype, device=rhs.device)
     oldb, dbar, epsln = zeros.clone(), zeros.clone(), zeros.clone()
     phibar = beta.clone()
     cs, sn = -torch.ones_like(zeros), zeros.clone()
-    w, w2 = torch.zeros_like(rhs), torch.zeros_like(rhs)
+    w, w2, v = torch.zeros_like(x), torch.zeros_like(x), torch.empty_like(x)
     iterations = torch.zeros(k, dtype=torch.long, device=rhs.device)
     anorm = zeros.clone()                                 # running estimate of ‖A − σI‖
     active = (phibar > tol) & (beta > tiny)
@@ -119,15 +127,17 @@ def minres(a: Operator | Tensor, b: Tensor, *, shift: float = 0.0, x0: Tensor | 
         if (steps - 1) % check_every == 0 and not bool(active.any()):
             steps -= 1
             break
-        act = active.unsqueeze(0)
+        on = active.to(rhs.dtype)
         safe_beta = torch.where(active, beta, torch.ones_like(beta))
-        v = r2 / safe_beta                                # v_k
-        y = apply(v)
-        if steps >= 2:
-            y = y - (beta / torch.where(oldb > 0, oldb, torch.ones_like(oldb))) * r1
-        alfa = (v * y).sum(0)                             # α_k
-        y = y - (alfa / safe_beta) * r2
-        new_beta = torch.linalg.vector_norm(y, dim=0)     # β_{k+1}
+        v = torch.mul(r2, (on / safe_beta).unsqueeze(1), out=v)   # v_k (zero for an inactive row)
+        back = torch.where(oldb > 0, beta / torch.where(oldb > 0, oldb, torch.ones_like(oldb)), zeros)
+        y = r1.mul_(-(on * back).unsqueeze(1))            # y = A v − σv − (β_k/β_{k−1}) r1, in r1's place
+        y.add_(apply(v))
+        if sigma != 0.0:
+            y.add_(v, alpha=-sigma)
+        alfa = torch.linalg.vecdot(v, y)                  # α_k
+        y.addcmul_(v, alfa.unsqueeze(1), value=-1.0)      # (α_k / β_k) r2 = α_k v_k
+        new_beta = torch.linalg.vector_norm(y, dim=1)     # β_{k+1}
         oldeps = epsln
         delta = cs * dbar + sn * alfa                     # apply the previous rotation
         gbar = sn * dbar - cs * alfa
@@ -136,11 +146,12 @@ def minres(a: Operator | Tensor, b: Tensor, *, shift: float = 0.0, x0: Tensor | 
         gamma = torch.sqrt(gbar * gbar + new_beta * new_beta).clamp_min(eps)
         new_cs, new_sn = gbar / gamma, new_beta / gamma   # the new rotation
         phi = new_cs * phibar
-        new_w = (v - oldeps * w2 - delta * w) / gamma
-        # Commit the step for the active columns only.
-        x = torch.where(act, x + phi * new_w, x)
-        w2, w = torch.where(act, w, w2), torch.where(act, new_w, w)
-        r1, r2 = torch.where(act, r2, r1), torch.where(act, y, r2)
+        new_w = w2.mul_(-(on * oldeps / gamma).unsqueeze(1))   # (v − ε w_{k−2} − δ w_{k−1}) / γ,
+        new_w.addcmul_(v, (on / gamma).unsqueeze(1))              # in w_{k−2}'s place
+        new_w.addcmul_(w, (on * delta / gamma).unsqueeze(1), value=-1.0)
+        x.addcmul_(new_w, (on * phi).unsqueeze(1))
+        w2, w = w, new_w
+        r1, r2 = r2, y
         oldb = torch.where(active, beta, oldb)
         beta = torch.where(active, new_beta, beta)
         epsln = torch.where(active, new_epsln, epsln)
@@ -152,10 +163,10 @@ def minres(a: Operator | Tensor, b: Tensor, *, shift: float = 0.0, x0: Tensor | 
                                                                 + new_beta * new_beta)), anorm)
         # Stop at rounding level: the residual cannot fall below eps (‖A‖‖x‖ + ‖b‖), and a
         # β_{k+1} at rounding level means the Krylov space is invariant (x is exact).
-        floor = eps * (anorm * torch.linalg.vector_norm(x, dim=0) + bnorm)
+        floor = eps * (anorm * torch.linalg.vector_norm(x, dim=1) + bnorm)
         active = active & (phibar > torch.maximum(tol, floor)) & (new_beta > eps * anorm + tiny)
         floor_now = floor
     converged = phibar <= torch.maximum(tol, floor_now)
     if single:
-        return MinresResult(x[:, 0], iterations[0], phibar[0], converged[0], steps)
-    return MinresResult(x, iterations, phibar, converged, steps)
+        return MinresResult(x[0], iterations[0], phibar[0], converged[0], steps)
+    return MinresResult(x.mT, iterations, phibar, converged, steps)

@@ -96,15 +96,15 @@ def tangent_directions(hessian: Callable[[Tensor], Tensor] | Tensor, jacobian: T
     if isinstance(hessian, Tensor):
         op: Callable[[Tensor], Tensor] | Tensor = hessian.to(jacobian.dtype)
     elif callable(hessian):
-        # Rows in, columns out, both contiguous: a strided view makes the HVP's batched backward and
-        # MINRES's column updates walk memory with a stride of K.
-        op = lambda cols: hessian(cols.mT.contiguous()).mT.contiguous()  # noqa: E731
+        # MINRES keeps its vectors as contiguous rows and passes their transposed view: the rows
+        # go to the HVP without a copy, and its rows come back as a view.
+        op = lambda cols: hessian(cols.mT).mT  # noqa: E731
     else:
         raise TypeError(f"hessian must be a callable or an (n, n) tensor, got {type(hessian).__name__}")
     if x0 is not None and (not isinstance(x0, Tensor) or x0.shape != rhs.shape):
         raise ValueError(f"x0 must have shape {tuple(rhs.shape)}, got "
                          f"{tuple(x0.shape) if isinstance(x0, Tensor) else type(x0).__name__}")
-    solve = minres(op, rhs.mT.contiguous(), shift=-float(damping), x0=None if x0 is None else x0.mT.contiguous(),
+    solve = minres(op, rhs.mT, shift=-float(damping), x0=None if x0 is None else x0.mT,
                    rtol=rtol, maxiter=maxiter, check_every=check_every)
     return TangentResult(solve.solution.mT, rhs, solve)
 
@@ -180,7 +180,7 @@ def tangents_at(losses_fn: Callable[[Tensor], Tensor], points: Tensor, beta: Ten
     if x0 is not None and (not isinstance(x0, Tensor) or x0.shape != (e, n)):
         raise ValueError(f"x0 must have shape ({e}, {n}), got "
                          f"{tuple(x0.shape) if isinstance(x0, Tensor) else type(x0).__name__}")
-    solve = minres(columns, rhs.mT.contiguous(), shift=-float(damping),
-                   x0=None if x0 is None else x0.mT.contiguous(), rtol=rtol, maxiter=maxiter,
+    solve = minres(columns, rhs.mT, shift=-float(damping),
+                   x0=None if x0 is None else x0.mT, rtol=rtol, maxiter=maxiter,
                    check_every=check_every)
     return PointTangents(solve.solution.mT, alpha, jac, rhs, solve, op.products)
