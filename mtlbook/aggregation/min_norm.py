@@ -54,15 +54,19 @@ def two_task_min_norm(gram: Tensor | np.ndarray) -> Tensor | np.ndarray:
     α_1 = (G_22 − G_12) / ‖g_1 − g_2‖², α_2 = (G_11 − G_12) / ‖g_1 − g_2‖², clipped to [0, 1]: exactly
     (1, 0) when ⟨g_1, g_2⟩ >= ‖g_1‖² (g_1 already decreases both losses at least as fast) and (0, 1)
     in the mirror case. (Sener & Koltun's code returns 0.999/0.001 there instead, which leaves the
-    dominated task a 0.1% weight.) Equal gradients (G_11 = G_22 = G_12) get (½, ½). Takes a tensor
-    (batched on its device, no host synchronization) or a NumPy array.
+    dominated task a 0.1% weight.) Equal gradients (G_11 = G_22 = G_12) get (½, ½). The denominator
+    is formed as (G_11 − G_12) + (G_22 − G_12), the sum of the two numerators, so that the weights
+    add up to 1 to rounding even for nearly equal gradients (G_11 + G_22 − 2G_12 would lose that to
+    cancellation). Takes a tensor (batched on its device, no host synchronization) or a NumPy
+    array.
     """
     xp = np if isinstance(gram, np.ndarray) else torch
-    g11, g22, g12 = gram[..., 0, 0], gram[..., 1, 1], gram[..., 0, 1]
-    den = g11 + g22 - 2.0 * g12                           # ‖g_1 − g_2‖² >= 0
+    g12 = gram[..., 0, 1]
+    to_1, to_2 = gram[..., 0, 0] - g12, gram[..., 1, 1] - g12   # ⟨g_1 − g_2, g_1⟩, ⟨g_2 − g_1, g_2⟩
+    den = to_1 + to_2                                     # ‖g_1 − g_2‖² >= 0
     safe = xp.where(den > 0, den, 1.0)
-    a1 = xp.where(den > 0, xp.clip((g22 - g12) / safe, 0.0, 1.0), 0.5)
-    a2 = xp.where(den > 0, xp.clip((g11 - g12) / safe, 0.0, 1.0), 0.5)
+    a1 = xp.where(den > 0, xp.clip(to_2 / safe, 0.0, 1.0), 0.5)
+    a2 = xp.where(den > 0, xp.clip(to_1 / safe, 0.0, 1.0), 0.5)
     return xp.stack([a1, a2], -1)
 
 
