@@ -6,7 +6,8 @@ import pytest
 import torch
 
 import mtlbook as mb
-from mtlbook.data import EnsembleBatches, EpochBatches, MultiTaskData, multidigits, multimnist, read_idx
+from mtlbook.data import (EnsembleBatches, EpochBatches, MultiTaskData, multidigits, multimnist,
+                          multimnist_available, read_idx)
 
 
 def test_multidigits_is_deterministic_and_split_before_pairing():
@@ -78,11 +79,19 @@ def test_multimnist_sener_and_pareto(mnist):
     p = multimnist(mnist, variant="pareto", n_train=30, n_test=10)
     assert p.train.x.shape == (30, 1, 36, 36) and (p.train.targets[0] != p.train.targets[1]).all()
     assert torch.equal(multimnist(mnist, seed=1).train.x, multimnist(mnist, seed=1).train.x)
+    small = multimnist(mnist, size=14, seed=1)                # Ma et al.'s Fig. 4 scale
+    assert small.train.x.shape == (40, 1, 14, 14)
+    big = multimnist(mnist, seed=1).train.x
+    assert torch.allclose(small.train.x, big.reshape(40, 1, 14, 2, 14, 2).mean((3, 5)))
+    assert multimnist_available(mnist)
 
 
 def test_multimnist_missing_and_bad_files(tmp_path, mnist):
     with pytest.raises(FileNotFoundError, match="train-images-idx3-ubyte.*MTLBOOK_DATA"):
         multimnist(tmp_path / "nowhere")
+    assert not multimnist_available(tmp_path / "nowhere")
+    with pytest.raises(ValueError, match="size must be a positive int"):
+        multimnist(mnist, size=0)
     _write_idx(mnist / "train-labels-idx1-ubyte", np.zeros(40), dtype_code=0x0D)
     with pytest.raises(ValueError, match="unsigned bytes"):
         multimnist(mnist)

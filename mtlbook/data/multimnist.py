@@ -112,17 +112,30 @@ def _pareto(images, labels, n, rng):
     return torch.from_numpy(canvas)[:, None], labels[first], labels[partner]
 
 
+def _root(root: str | Path | None) -> Path:
+    return Path(root) if root is not None else _config.get().data_dir / "mnist"
+
+
+def multimnist_available(root: str | Path | None = None) -> bool:
+    """Whether the four MNIST IDX files are in ``root`` (default ``$MTLBOOK_DATA/mnist``)."""
+    try:
+        _find(_root(root))
+    except FileNotFoundError:
+        return False
+    return True
+
+
 def multimnist(root: str | Path | None = None, *, variant: str = "sener", n_train: int | None = None,
-               n_test: int | None = None, seed: int = 0) -> Split:
+               n_test: int | None = None, size: int | None = None, seed: int = 0) -> Split:
     """MultiMNIST (see the module docstring). ``root`` holds the four MNIST IDX files; by default
-    ``$MTLBOOK_DATA/mnist``. ``n_train``/``n_test`` default to the recipe's sizes."""
+    ``$MTLBOOK_DATA/mnist``. ``n_train``/``n_test`` default to the recipe's sizes. ``size`` scales
+    the images to size × size by averaging over areas (Ma et al.'s Fig. 4 uses 14 × 14)."""
     if variant not in ("sener", "pareto"):
         raise ValueError(f"variant must be 'sener' or 'pareto', got {variant!r}")
-    for name, v in (("n_train", n_train), ("n_test", n_test)):
-        if v is not None and (not isinstance(v, int) or v < 1):
+    for name, v in (("n_train", n_train), ("n_test", n_test), ("size", size)):
+        if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 1):
             raise ValueError(f"{name} must be a positive int or None, got {v!r}")
-    root = Path(root) if root is not None else _config.get().data_dir / "mnist"
-    files = _find(root)
+    files = _find(_root(root))
     rng = np.random.default_rng(seed)
     parts = []
     for split, n in (("train", n_train), ("test", n_test)):
@@ -131,6 +144,8 @@ def multimnist(root: str | Path | None = None, *, variant: str = "sener", n_trai
             x, l, r = _sener(images, labels, n, rng)
         else:
             x, l, r = _pareto(images, labels, n if n is not None else 2 * len(images), rng)
+        if size is not None:
+            x = F.interpolate(x, size=(size, size), mode="area")
         parts.append(MultiTaskData(
             x, (torch.from_numpy(l), torch.from_numpy(r)),
             (classification("top_left", 10), classification("bottom_right", 10)),
