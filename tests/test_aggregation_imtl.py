@@ -40,8 +40,14 @@ def test_equal_projections_on_the_unit_gradients(j):
 @settings(max_examples=40, deadline=None)
 @given(full_rank_jacobians(), arrays(np.float64, (5,), elements=st.floats(-3.0, 3.0)))
 def test_direction_does_not_change_when_a_loss_is_scaled(j, log_scales):
-    """Up to its sign: Σα = 1 fixes the sign through Σ_k α_k, which scaling can flip."""
+    """Up to its sign: Σα = 1 fixes the sign through Σ_k α_k, which scaling can flip. Where the
+    unnormalized weights G⁺s sum to zero the direction is undefined, so such draws are skipped."""
     c = torch.from_numpy(10.0 ** log_scales[: j.shape[0]])[:, None]
+    for grads in (j, c * j):
+        norms = grads.norm(dim=-1)
+        unit = grads / norms[:, None]
+        raw = torch.linalg.solve(unit @ unit.T, torch.ones_like(norms)) / norms       # G⁻¹ s
+        assume(float(raw.sum().abs()) > 1e-6 * float(raw.abs().sum()))
     d, d_scaled = imtlg_direction(j), imtlg_direction(c * j)
     cos = float(d @ d_scaled / (d.norm() * d_scaled.norm()))
     assert abs(abs(cos) - 1.0) < 1e-6
@@ -88,6 +94,12 @@ def test_degenerate_inputs():
     assert bool(torch.isfinite(w).all()) and abs(float(w.sum()) - 1) < 1e-9
     with pytest.raises(ValueError, match="rtol"):
         imtlg_weights(gram_matrix(same), rtol=2.0)
+    # Full rank, but the raw weights G⁻¹s of the first and third tasks (norms ~1e-119) cancel:
+    # Σα = 1 cannot be met, and the weights fall back to uniform.
+    tiny = -1.236e-119
+    cancel = torch.full((4, 5), tiny, dtype=torch.float64)
+    cancel[0, 0], cancel[1, 1], cancel[3, 2] = 0.0, -1.0, -1.0
+    assert torch.equal(imtlg_weights(gram_matrix(cancel)), torch.full((4,), 0.25, dtype=torch.float64))
     with pytest.raises(ValueError, match="finite"):
         imtlg_direction(torch.tensor([[1.0, float("nan")], [0.0, 1.0]]))
     with pytest.raises(ValueError, match="square"):
