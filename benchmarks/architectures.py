@@ -60,8 +60,8 @@ def main(quick: bool = False, device: str = "auto") -> None:
                              "param_ratio": p / base_p, "step_ms": 1e3 * times[name]["median"],
                              "time_ratio": times[name]["median"] / base_t})
     print_table(rows, ["backbone", "width", "model", "parameters", "param_ratio", "step_ms", "time_ratio"])
-    write_results("architectures", dev, {"batch": batch, "input_shape": SHAPE, "quick": quick,
-                                         "rows": rows})
+    write_results("architectures", dev, {"batch": batch, "input_shape": SHAPE, "rows": rows},
+                  quick=quick)
 
 
 if __name__ == "__main__":

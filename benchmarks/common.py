@@ -96,10 +96,12 @@ def _fmt(v) -> str:
     return "" if v is None else str(v)
 
 
-def write_results(name: str, device: torch.device, payload: dict) -> Path:
-    """Write ``benchmarks/results/<name>-<cpu|cuda>.json`` with the machine facts."""
-    path = RESULTS / f"{name}-{device.type}.json"
-    doc = {"benchmark": name, "device": device.type, "machine": machine(), **payload}
+def write_results(name: str, device: torch.device, payload: dict, *, quick: bool) -> Path:
+    """Write ``benchmarks/results/<name>-<cpu|cuda>.json`` with the machine facts; a quick (smoke)
+    run writes ``<name>-<cpu|cuda>-quick.json`` instead, which git ignores, so that it never
+    replaces the recorded results."""
+    path = RESULTS / f"{name}-{device.type}{'-quick' if quick else ''}.json"
+    doc = {"benchmark": name, "device": device.type, "quick": quick, "machine": machine(), **payload}
     atomic_write_bytes(path, (json.dumps(doc, indent=1, default=float) + "\n").encode())
     print(f"wrote {path.relative_to(RESULTS.parent.parent)}")
     return path

@@ -40,4 +40,4 @@ def main(quick: bool = False, device: str = "auto") -> None:
             rows.append({"tasks": k, "width": width, "method": name,
                          "ms/step": 1e3 * t["median"] / steps, "ratio": t["median"] / base})
     print_table(rows, ["tasks", "width", "method", "ms/step", "ratio"])
-    write_results("grouping", dev, {"quick": quick, "steps_per_call": steps, "rows": rows})
+    write_results("grouping", dev, {"steps_per_call": steps, "rows": rows}, quick=quick)

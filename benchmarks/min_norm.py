@@ -171,7 +171,7 @@ def main(quick: bool = False, device: str = "auto") -> None:
         "n": N, "ks": list(ks), "cases": list(CASES), "solvers": solvers, "strategies": steps,
         "strategy_models": {name: {"batch": 64, "input": list(shape), "width": w, "depth": d,
                                    "rounds": rounds}
-                            for name, (shape, w, d) in MODELS.items()}})
+                            for name, (shape, w, d) in MODELS.items()}}, quick=quick)
 
 
 if __name__ == "__main__":

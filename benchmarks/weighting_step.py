@@ -62,7 +62,7 @@ def case(kind: str, dev: torch.device, quick: bool) -> dict:
 def main(quick: bool = False, device: str = "auto") -> None:
     dev = pick_device(device)
     cases = [case(kind, dev, quick) for kind in ("mlp", "cnn")]
-    write_results("weighting_step", dev, {"cases": cases})
+    write_results("weighting_step", dev, {"cases": cases}, quick=quick)
 
 
 if __name__ == "__main__":
