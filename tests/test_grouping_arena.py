@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from mtlbook.data import grouped_teacher_tasks
-from mtlbook.grouping import pairwise_transfer, random_partition, served_metrics, task_masks, train_side_by_side
+from mtlbook.grouping import pairwise_transfer, random_groups, served_metrics, task_masks, train_side_by_side
 
 
 def test_task_masks_and_their_checks():
@@ -16,16 +16,33 @@ def test_task_masks_and_their_checks():
         task_masks([()], 3)
 
 
-def test_random_partition_is_a_partition_of_the_given_sizes():
+def test_random_groups_partition_the_tasks_when_the_sizes_sum_to_k():
     gen = torch.Generator().manual_seed(0)
     seen = set()
     for _ in range(50):
-        p = random_partition(6, [2, 2, 2], gen)
+        p = random_groups(6, [2, 2, 2], gen)
         assert sorted(i for g in p for i in g) == list(range(6)) and [len(g) for g in p] == [2, 2, 2]
         seen.add(p)
     assert len(seen) > 5                                  # 15 partitions exist; many are drawn
-    with pytest.raises(ValueError, match="sum to num_tasks"):
-        random_partition(6, [2, 2], gen)
+    for bad in ([2, 2], [0, 6], [7], []):
+        with pytest.raises(ValueError, match="sum to at least num_tasks"):
+            random_groups(6, bad, gen)
+
+
+def test_random_groups_may_overlap_and_cover_every_task():
+    gen = torch.Generator().manual_seed(0)
+    seen = set()
+    for _ in range(50):
+        groups = random_groups(6, [6, 2, 2], gen)
+        assert sorted(len(g) for g in groups) == [2, 2, 6]
+        assert {i for g in groups for i in g} == set(range(6))
+        seen.add(groups)
+    assert len(seen) > 5
+    groups = random_groups(4, [3, 2], gen)                # 3 + 2 > 4: must overlap and cover
+    assert {i for g in groups for i in g} == set(range(4))
+    with pytest.raises(ValueError, match="covered all 6 tasks in 1 draws"):
+        while True:                                       # some single draw misses a task
+            random_groups(6, [3, 3, 1], gen, max_draws=1)
 
 
 def test_pairwise_transfer_by_hand():

@@ -45,13 +45,26 @@ def task_masks(groups: Sequence[Sequence[int]], num_tasks: int) -> Tensor:
     return mask
 
 
-def random_partition(num_tasks: int, sizes: Sequence[int], generator: torch.Generator) -> Groups:
-    """A uniformly random partition of the K tasks into groups of the given ``sizes`` (summing to K)."""
-    if sum(sizes) != num_tasks or min(sizes, default=0) < 1:
-        raise ValueError(f"sizes must be positive and sum to num_tasks={num_tasks}, got {list(sizes)}")
-    perm = torch.randperm(num_tasks, generator=generator).tolist()
-    cuts = list(itertools.accumulate(sizes))
-    return tuple(sorted(tuple(sorted(perm[a:b])) for a, b in zip([0] + cuts[:-1], cuts)))
+def random_groups(num_tasks: int, sizes: Sequence[int], generator: torch.Generator, *,
+                  max_draws: int = 10_000) -> Groups:
+    """Random groups of the given ``sizes`` that together hold every one of the K tasks: a uniformly
+    random partition when the sizes sum to K; when they sum to more (overlapping groups, as a
+    selection like TAG's can make), independent uniform subsets of those sizes, drawn again until
+    they cover every task (at most ``max_draws`` times)."""
+    if (not sizes or min(sizes) < 1 or max(sizes) > num_tasks or sum(sizes) < num_tasks):
+        raise ValueError(f"sizes must be in [1, num_tasks={num_tasks}] and sum to at least num_tasks, "
+                         f"got {list(sizes)}")
+    if sum(sizes) == num_tasks:
+        perm = torch.randperm(num_tasks, generator=generator).tolist()
+        cuts = list(itertools.accumulate(sizes))
+        return tuple(sorted(tuple(sorted(perm[a:b])) for a, b in zip([0] + cuts[:-1], cuts)))
+    for _ in range(max_draws):
+        groups = tuple(sorted(tuple(sorted(torch.randperm(num_tasks, generator=generator)[:n].tolist()))
+                              for n in sizes))
+        if len({i for g in groups for i in g}) == num_tasks:
+            return groups
+    raise ValueError(f"no draw of groups of sizes {list(sizes)} covered all {num_tasks} tasks in "
+                     f"{max_draws} draws")
 
 
 @dataclass
