@@ -179,6 +179,22 @@ def test_cagrad_conflicts_with_no_task_for_large_c():
         assert bool((j @ d >= -1e-7).all())
 
 
+@pytest.mark.parametrize("c", [1.0, 2.0, 5.0])
+def test_cagrad_with_c_at_least_one_never_conflicts_where_the_origin_is_in_the_hull(c):
+    gen = torch.Generator().manual_seed(0)
+    surrounded = 0
+    for _ in range(100):
+        angles = 2 * np.pi * torch.rand(3, generator=gen, dtype=torch.float64)
+        norms = 0.1 + 2 * torch.rand(3, 1, generator=gen, dtype=torch.float64)
+        j = norms * torch.stack([angles.cos(), angles.sin()], -1)
+        surrounded += int((j @ mgda_direction(j)).max() < 1e-12)          # min-norm point ~ 0
+        d = cagrad_direction(j, c)
+        assert bool((j @ d >= -1e-9).all()), (j, d)
+    assert surrounded >= 10                                               # the case is exercised
+    opposite = torch.tensor([[1.0, 0.0], [-3.0, 0.0]], dtype=torch.float64)
+    assert torch.equal(cagrad_direction(opposite, c), torch.zeros(2, dtype=torch.float64))
+
+
 def test_cagrad_invariant_to_task_order():
     torch.manual_seed(5)
     j = torch.randn(3, 4, dtype=torch.float64)

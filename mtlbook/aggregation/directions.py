@@ -14,12 +14,16 @@ starting points of a toy) and independent of n; the weights are also what the tr
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import torch
 from torch import Tensor
 
 from mtlbook.aggregation.gram import check_gram, check_grads, gram_matrix
-from mtlbook.aggregation.min_norm import min_norm_weights
+from mtlbook.aggregation.min_norm import min_norm_weights, min_norm_weights_from_gram, two_task_min_norm
+
+STATIONARY_RTOL = 1e-8   # CAGrad, c >= 1: the origin is in the hull when ‖g_α‖ <= this · max_k ‖g_k‖
 
 
 def _check_finite(grads: Tensor) -> Tensor:
@@ -179,6 +183,9 @@ def _cagrad_inner(g: Tensor, c: float, method: str) -> Tensor:
                        constraints=({"type": "eq", "fun": lambda w: w.sum() - 1.0,
                                      "jac": lambda w: np.ones_like(w)},),
                        options={"ftol": 1e-14, "maxiter": 500})
+        if not res.success:
+            warnings.warn(f"CAGrad's SLSQP solve did not converge ({res.message}); using its last "
+                          f"iterate", RuntimeWarning, stacklevel=4)
         w = np.clip(res.x, 0.0, None)
         out.append(w / w.sum())
     return torch.from_numpy(np.stack(out).reshape(*g.shape[:-1])).to(g.device)
@@ -192,8 +199,9 @@ def cagrad_weights(gram: Tensor, c: float = 0.5, *, rescale: bool = True,
 
     divided by 1 + c when ``rescale`` (as in the paper's toy, so that the step size does not grow
     with c). d maximizes min_k ⟨g_k, d⟩ over the ball ‖d − g_0‖ <= c ‖g_0‖: c = 0 gives the mean
-    gradient, large c approaches MGDA's direction. If g_w = 0 (the origin is in the hull) then
-    d = g_0. gram (..., K, K) → weights (..., K) summing to (1 + λ) (/(1 + c)). See
+    gradient, large c approaches MGDA's direction. Where the origin is in the hull of the
+    gradients (the min-norm point has ‖g_α‖ <= 1e-8 max_k ‖g_k‖): d = 0 for c >= 1 (the ball holds
+    0, and no direction decreases every loss), d = g_0 for c < 1 when g_w = 0. gram (..., K, K) → weights (..., K) summing to (1 + λ) (/(1 + c)). See
     :func:`cagrad_inner_weights` for the solvers."""
     if method not in ("auto", "closed_form", "slsqp"):
         raise ValueError(f"method must be 'auto', 'closed_form' or 'slsqp', got {method!r}")
@@ -208,6 +216,14 @@ def _cagrad_weights(g: Tensor, c: float, rescale: bool, method: str) -> Tensor:
     g02 = g.mean((-1, -2)).clamp_min(0.0)
     lam = torch.where(gw2 > 0, c * g02.sqrt() / torch.where(gw2 > 0, gw2, 1.0).sqrt(), 0.0)
     weights = 1.0 / k + lam.unsqueeze(-1) * w
+    if c >= 1.0 and k > 1:
+        # The ball holds d = 0. Where the origin is in the hull (Pareto-stationary), no d has
+        # min_k ⟨g_k, d⟩ > 0, so d = 0 is optimal; the dual's g_w is ~0 there, and g_0 + λ g_w
+        # would be g_0 plus rounding noise scaled up, which conflicts.
+        alpha = two_task_min_norm(g) if k == 2 else min_norm_weights_from_gram(g)
+        norm2 = (alpha * (g @ alpha.unsqueeze(-1)).squeeze(-1)).sum(-1)
+        stationary = norm2 <= STATIONARY_RTOL ** 2 * g.diagonal(dim1=-2, dim2=-1).amax(-1)
+        weights = torch.where(stationary.unsqueeze(-1), torch.zeros_like(weights), weights)
     return weights / (1.0 + c) if rescale else weights
 
 
