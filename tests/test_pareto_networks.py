@@ -150,6 +150,9 @@ def test_tangent_steps_with_beta_e1_lower_f1_on_a_convex_problem():
                                  step=0.05, damping=0.0, rtol=1e-10, maxiter=20)
     losses = torch.func.vmap(f)(path[:, 0])
     assert path.shape == (4, 1, 5) and counts.jacobians == 3
+    _, three = tangent_steps(f, start.expand(3, -1), torch.tensor([1.0, 0.0], dtype=torch.float64), num_steps=3,
+                             step=0.05, damping=0.0, rtol=0.0, maxiter=4)
+    assert three.hvps == 3 * 4                    # per start: one product per MINRES iteration and step
     assert bool((losses[1:, 0] < losses[:-1, 0]).all()) and bool((losses[1:, 1] > losses[:-1, 1]).all())
 
 

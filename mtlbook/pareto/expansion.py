@@ -188,7 +188,7 @@ def tangent_steps(losses_fn: Objective, start: Tensor, beta: Tensor, *, num_step
                           hessian_losses_fn=hessian_losses_fn, rtol=rtol, maxiter=maxiter)
         counts.losses += 1
         counts.jacobians += 1
-        counts.hvps += res.products // x.shape[0]
+        counts.hvps += res.products                     # stacked: one HVP per start each
         x = x - step * res.unit()
         path.append(x)
     return torch.stack(path), counts
