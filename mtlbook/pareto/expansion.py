@@ -197,7 +197,8 @@ def tangent_steps(losses_fn: Objective, start: Tensor, beta: Tensor, *, num_step
 @dataclass
 class Exploration:
     """Explored points (N, n) in the order found (the start first), their losses (N, m), and the
-    evaluation counts of the two phases."""
+    evaluation counts of the two phases (an uncorrected start's one loss evaluation is counted with
+    the corrections)."""
 
     points: Tensor
     losses: Tensor

@@ -72,7 +72,8 @@ def patch_points(anchor: Tensor, neighbours: Tensor, coords: Tensor) -> Tensor:
 
 @dataclass
 class LocalFront:
-    """A patch's coordinates (G, K), points (G, n) and losses (G, m)."""
+    """A patch's coordinates (G, K), points (G, n) and losses (G, m), over the whole grid: the local
+    front is the non-dominated part of ``losses`` (which :func:`stitch_fronts` keeps)."""
 
     coords: Tensor
     points: Tensor
