@@ -86,3 +86,13 @@ def test_gap_at_equal_loss_measures_the_other_loss_at_the_same_level():
     assert torch.isnan(gap_at_equal_loss(line, torch.tensor([[2.0, 0.0]]), 0)).all()
     with pytest.raises(ValueError, match="task"):
         gap_at_equal_loss(line, ends, 2)
+
+
+def test_zdt2_explorer_direction_flips_as_beta1_crosses_alpha1():
+    ex = zdt2_explorer()
+    a1 = float(ex.result["alpha"][0])
+    assert 0.25 < a1 < 0.30                                          # between two slider steps
+    ex.controls["beta1"].value = 0.30
+    assert "unit direction v = (-1.00, +0.00, +0.00)" in ex.text
+    ex.controls["beta1"].value = 0.25
+    assert "unit direction v = (+1.00, +0.00, +0.00)" in ex.text

@@ -89,9 +89,31 @@ def test_input_checks():
         non_dominated_mask(torch.zeros(3))
     with pytest.raises(ValueError, match="NaN"):
         hypervolume(torch.tensor([[float("nan"), 0.0]]), [1.0, 1.0])
+    for bad in (float("inf"), -float("inf")):
+        with pytest.raises(ValueError, match="finite"):
+            non_dominated_mask(torch.tensor([[0.0, 1.0], [bad, 0.0]]))
+        with pytest.raises(ValueError, match="finite"):
+            hypervolume(torch.tensor([[bad, 0.0]]), [1.0, 1.0])
     with pytest.raises(ValueError, match="reference"):
         hypervolume(torch.zeros(1, 2), [1.0, 1.0, 1.0])
     with pytest.raises(ValueError, match="2 or 3 objectives"):
         hypervolume(torch.zeros(1, 4), [1.0] * 4)
     with pytest.raises(ValueError, match="3 objectives"):
         hypervolume_3d(torch.zeros(1, 2), [1.0, 1.0])
+
+
+def test_dominates_checks_shapes_and_broadcasts_leading_dimensions():
+    p = torch.tensor([[0.0, 1.0], [1.0, 0.0], [2.0, 2.0]])
+    pairs = dominates(p[:, None], p[None])                        # (3, 3): every pair
+    assert pairs.tolist() == [[False, False, True], [False, False, True], [False, False, False]]
+    assert dominates(p, torch.tensor([2.0, 2.0])).tolist() == [True, True, False]
+    with pytest.raises(ValueError, match="same number of objectives"):
+        dominates(p, torch.zeros(3, 1))                               # would broadcast m = 1 silently
+    with pytest.raises(ValueError, match="same number of objectives"):
+        dominates(p, torch.zeros(3, 3))
+    with pytest.raises(ValueError, match="broadcast"):
+        dominates(p, torch.zeros(2, 2))
+    with pytest.raises(ValueError, match=r"shape \(\.\.\., m\)"):
+        dominates(torch.tensor(1.0), torch.tensor(0.0))
+    with pytest.raises(ValueError, match="q must be a tensor"):
+        dominates(p, [[0.0, 1.0]])

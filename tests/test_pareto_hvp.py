@@ -107,3 +107,23 @@ def test_input_checks():
         op(torch.zeros(23, dtype=torch.float64))
     with pytest.raises(TypeError, match="model"):
         module_loss("net", lambda call: call())
+
+
+def test_vectors_are_cast_to_the_parameters_dtype():
+    loss_fn, params = _mlp_problem()
+    v = torch.randn(2, 24, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    op = HessianVectorProduct(loss_fn, params)
+    out = op(v.float())
+    assert out.dtype == torch.float64 and out.device == params[0].device
+    torch.testing.assert_close(out, op(v), rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a second device")
+@pytest.mark.parametrize("engine", ["graph", "forward"])
+def test_vectors_on_another_device_are_moved_to_the_parameters(engine):
+    loss_fn, params = _mlp_problem()
+    v = torch.randn(3, 24, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    op = HessianVectorProduct(loss_fn, params, engine=engine)
+    out = op(v.cuda())
+    assert out.device == params[0].device
+    torch.testing.assert_close(out, op(v))

@@ -9,7 +9,7 @@ from mtlbook.data.pareto_toys import (zdt2_variant, zdt2_variant_front, zdt2_var
                                       zdt2_variant_pareto_point, zdt2_variant_weights)
 from mtlbook.gradients import task_jacobian
 from mtlbook.pareto import (HessianVectorProduct, stationarity_weights, tangent_directions,
-                            weighted_hvp)
+                            tangents_at, weighted_hvp)
 
 POINTS = [(-1.2 * math.pi, 0.3), (-math.pi, 2.0), (-0.7 * math.pi, -1.1), (-1.4 * math.pi, 4.0)]
 
@@ -149,6 +149,10 @@ def test_input_checks():
         tangent_directions(eye, jac, torch.ones(2, dtype=torch.float64), damping=-1.0)
     with pytest.raises(TypeError, match="hessian"):
         tangent_directions("H", jac, torch.ones(2, dtype=torch.float64))
+    with pytest.raises(ValueError, match="beta"):
+        tangent_directions(eye, jac, torch.tensor(1.0, dtype=torch.float64))       # 0-d
+    with pytest.raises(ValueError, match="x0"):
+        tangent_directions(eye, jac, torch.ones(2, 2, dtype=torch.float64), x0=torch.zeros(1, 3))
     with pytest.raises(ValueError, match="alpha"):
         weighted_hvp(losses_fn, [x], torch.ones(2, 2))
     with pytest.raises(ValueError, match="losses_fn"):
@@ -157,3 +161,35 @@ def test_input_checks():
         zdt2_variant_pareto_point(0.0, 0.0)
     with pytest.raises(ValueError, match=r"\(\.\.\., 3\)"):
         zdt2_variant(torch.zeros(2, dtype=torch.float64))
+
+
+def test_tangents_at_checks_cheap_inputs_before_evaluating_the_losses():
+    points = zdt2_variant_pareto_point(torch.tensor([-1.2, -0.8]) * math.pi, torch.tensor([0.3, 2.0]))
+    beta = torch.tensor([1.0, 0.0], dtype=torch.float64)
+
+    def never(x):
+        raise AssertionError("losses_fn was evaluated before the inputs were checked")
+
+    cases = [({"beta": torch.tensor(1.0, dtype=torch.float64)}, "beta"),              # 0-d
+             ({"beta": torch.ones(3, 2, dtype=torch.float64)}, "beta"),               # wrong E
+             ({"beta": torch.ones(2, 2, 2, dtype=torch.float64)}, "beta"),
+             ({"x0": torch.zeros(2, 2, dtype=torch.float64)}, "x0"),
+             ({"weights": torch.ones(3, 2, dtype=torch.float64)}, "weights"),
+             ({"engine": "reverse"}, "engine")]
+    for kwargs, match in cases:
+        with pytest.raises(ValueError, match=match):
+            tangents_at(never, points, **{"beta": beta, **kwargs})
+    with pytest.raises(TypeError, match="beta"):
+        tangents_at(never, points, [1.0, 0.0])
+    with pytest.raises(TypeError, match="hessian_losses_fn"):
+        tangents_at(never, points, beta, hessian_losses_fn="f")
+    # Checks that need the number of losses m come after the Jacobian, with a clear message too.
+    with pytest.raises(ValueError, match=r"beta must have shape \(2,\) or \(2, 2\)"):
+        tangents_at(zdt2_variant, points, torch.ones(3, dtype=torch.float64))
+    with pytest.raises(ValueError, match="weights"):
+        tangents_at(zdt2_variant, points, beta, weights=torch.ones(2, 3, dtype=torch.float64))
+    with pytest.raises(ValueError, match="vector of m losses"):
+        tangents_at(lambda x: zdt2_variant(x).sum(), points, beta)
+    # And the valid call still works: tangent to the cylinder.
+    res = tangents_at(zdt2_variant, points, beta, rtol=1e-14, maxiter=3)
+    assert float((res.unit() * zdt2_variant_normal(points)).sum(1).abs().max()) < 1e-10

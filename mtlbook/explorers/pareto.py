@@ -60,7 +60,8 @@ def zdt2_tangent(x1: float, angle: float, step: float, damping: float, beta1: fl
 
 
 def plot_zdt2_front(ax, results: Sequence[dict] | dict, *, legend: bool = True) -> None:
-    """The analytic front, and for each result its tangent line (blue) and gradient steps (red)."""
+    """The analytic front (black), and for each result its tangent line (blue, C0, solid) and its
+    normalized gradient steps on f₁ (purple, C3, dashed)."""
     results = [results] if isinstance(results, dict) else list(results)
     f1 = np.linspace(0, 1, 200)
     ax.plot(f1, 1 - f1 ** 2, color="black", lw=1, label="analytic front $f_2 = 1 - f_1^2$")
@@ -83,6 +84,7 @@ def _render_zdt2(r: dict):
             f"alpha = ({float(r['alpha'][0]):.3f}, {float(r['alpha'][1]):.3f})\n"
             f"beta = ({r['beta1']:.2f}, {1 - r['beta1']:.2f}), damping {r['damping']:g}: v {verdict}\n"
             f"|cos(v, normal)| = {r['cos_tangent']:.1e}, |cos(grad f1, normal)| = {r['cos_gradient']:.2f}\n"
+            f"unit direction v = ({', '.join(f'{round(float(c), 2) + 0.0:+.2f}' for c in r['v'])})\n"
             f"largest distance from the front within s = {r['step']:g}: "
             f"tangent {r['gap_tangent']:.1e}, gradient {r['gap_gradient']:.1e}")
     fig, ax = plt.subplots(figsize=(5.2, 3.8))
@@ -183,7 +185,8 @@ def local_set_explorer(sets: LocalSets, *, span: float = 1.0) -> Explorer:
 
 def plot_zdt2_set(ax, results: Sequence[dict] | dict, *, length: float = 0.6) -> None:
     """The Pareto set (the cylinder x₂² + x₃² = π, x₁ ∈ [−3π/2, −π/2]) on a 3-D axis, with each
-    result's tangent segment (blue) and normalized gradient segment (red)."""
+    result's tangent segment (blue, C0, solid) and normalized gradient segment −∇f₁/‖∇f₁‖ (purple, C3,
+    dashed)."""
     results = [results] if isinstance(results, dict) else list(results)
     a, b = np.meshgrid(np.linspace(0, 2 * np.pi, 40), np.linspace(-1.5 * np.pi, -0.5 * np.pi, 12))
     rad = math.sqrt(math.pi)
@@ -225,8 +228,8 @@ def gap_at_equal_loss(lines: Tensor, ends: Tensor, task: int) -> Tensor:
 
 
 def plot_tangent_lines(ax, sweep: Tensor, lines: Tensor, descents: Sequence[Tensor]) -> None:
-    """Fig. 4: the weighted-sum solutions (black), their tangent lines (blue) and gradient descent
-    on each task alone (red: task 1, green: task 2), in loss space (log axes)."""
+    """Fig. 4: the weighted-sum solutions (black dots), their tangent lines (blue, C0) and gradient
+    descent on each task alone (purple, C3: task 1; green, C2: task 2), in loss space (log axes)."""
     for e in range(lines.shape[0]):
         ax.plot(*lines[e].T.cpu().numpy(), "-", color="C0", lw=1, label="tangent lines" if e == 0 else None)
         for k, d in enumerate(descents):

@@ -12,7 +12,9 @@ from torch import Tensor
 
 
 def check_points(points: Tensor, name: str = "points") -> Tensor:
-    """Check a (N, m) floating tensor of objective values without NaN; return it."""
+    """Check a floating-point tensor of objective values, shape (N, m) with m >= 1 (N may be 0), every
+    value finite; return it unchanged. NaN and ±inf are rejected: a diverged loss has no place on a
+    front, and a hypervolume with an infinite coordinate is undefined."""
     if not isinstance(points, Tensor):
         raise TypeError(f"{name} must be a torch.Tensor of shape (N, m), got {type(points).__name__}")
     if points.dim() != 2 or points.shape[1] < 1:
@@ -21,11 +23,28 @@ def check_points(points: Tensor, name: str = "points") -> Tensor:
         raise TypeError(f"{name} must be floating point, got {points.dtype}")
     if bool(torch.isnan(points).any()):
         raise ValueError(f"{name} must not contain NaN")
+    if bool(torch.isinf(points).any()):
+        raise ValueError(f"{name} must be finite, got ±inf")
     return points
 
 
 def dominates(p: Tensor, q: Tensor) -> Tensor:
-    """Whether p dominates q, elementwise over leading dimensions: (..., m) × (..., m) → (...)."""
+    """Whether p dominates q, elementwise over leading dimensions: (..., m) × (..., m) → (...).
+
+    Both must have the same number m >= 1 of objectives in their last dimension; the leading
+    dimensions broadcast as usual (``p[:, None]`` against ``q[None]`` compares every pair)."""
+    for name, t in (("p", p), ("q", q)):
+        if not isinstance(t, Tensor) or t.dim() < 1 or t.shape[-1] < 1:
+            got = tuple(t.shape) if isinstance(t, Tensor) else type(t).__name__
+            raise ValueError(f"{name} must be a tensor of shape (..., m) with m >= 1 objectives, got {got}")
+    if p.shape[-1] != q.shape[-1]:
+        raise ValueError(f"p and q must have the same number of objectives (last dimension), got "
+                         f"{tuple(p.shape)} and {tuple(q.shape)}")
+    try:
+        torch.broadcast_shapes(p.shape[:-1], q.shape[:-1])
+    except RuntimeError:
+        raise ValueError(f"the leading dimensions of p and q must broadcast, got {tuple(p.shape)} and "
+                         f"{tuple(q.shape)}") from None
     return (p <= q).all(-1) & (p < q).any(-1)
 
 

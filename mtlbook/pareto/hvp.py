@@ -58,7 +58,8 @@ def _split(flat: Tensor, params: Sequence[Tensor]) -> list[Tensor]:
 
 class HessianVectorProduct:
     """The operator v ↦ H v of the Hessian of ``loss_fn`` at ``params``, for v of shape (n,) or
-    (K, n) (K vectors as rows); returns the same shape, in the parameters' dtype.
+    (K, n) (K vectors as rows); returns the same shape, in the parameters' dtype and on their device
+    (v is cast and moved there first).
 
     ``loss_fn(tensors)`` must return a scalar computed from ``tensors`` (same shapes as ``params``);
     for ``engine="graph"`` it is called once on ``params`` themselves (which must require grad),
@@ -97,7 +98,8 @@ class HessianVectorProduct:
             raise TypeError(f"v must be a tensor of shape (n,) or (K, n), got {type(v).__name__}")
         if v.dim() not in (1, 2) or v.shape[-1] != self.numel:
             raise ValueError(f"v must have shape ({self.numel},) or (K, {self.numel}), got {tuple(v.shape)}")
-        return v.to(self.params[0].dtype)
+        # Cast to the parameters' dtype and move to their device (a no-op when both already match).
+        return v.to(device=self.params[0].device, dtype=self.params[0].dtype)
 
     def __call__(self, v: Tensor) -> Tensor:
         v = self._check_vectors(v)

@@ -6,9 +6,12 @@ such points along a curve x(t) with weights α(t) and differentiating the statio
 
     H_α v = −Σ_i α̇_i ∇f_i = Jᵀβ,    H_α = Σ_i α_i ∇²f_i(x*),  J = [∇f_1; ...; ∇f_m]  (m × n),
 
-so the tangent directions v are H_α⁻¹Jᵀβ for β ∈ ℝᵐ. β is the velocity of the weights along the
-front (up to sign), not a loss weight: β = e_i gives the direction that trades f_i against the
-others. A step x* − s v changes the losses by Δf ≈ −s J v to first order; for β = e_i,
+so the tangent directions v are H_α⁻¹Jᵀβ for β ∈ ℝᵐ. Only stationarity was used: the system
+describes the set of Pareto-*stationary* points, which is wider than the Pareto set (it contains
+minimizers of a single loss that other points may dominate). β is not a loss weight: it is minus
+the velocity of the weights, β = −α̇, up to adding a multiple of α. A true velocity keeps α on the
+simplex, Σ_i β_i = 0; any β ∈ ℝᵐ gives the same v as β − (Σ_i β_i)α, because Jᵀα = 0. β = e_i
+gives the direction that trades f_i against the others. A step x* − s v changes the losses by Δf ≈ −s J v to first order; for β = e_i,
 ∇f_iᵀv = ṽᵀH_α ṽ (ṽ = H_α⁻¹∇f_i), so the step lowers f_i (and raises the others) when H_α is
 positive definite along ṽ, as near a convex part of the front, and raises it where the front is
 concave (the ZDT2-variant), where H_α has negative curvature along the set. β ∝ α gives Jᵀα = 0 and
@@ -26,7 +29,7 @@ import torch
 from torch import Tensor
 
 from mtlbook.aggregation import min_norm_weights
-from mtlbook.pareto.hvp import HessianVectorProduct
+from mtlbook.pareto.hvp import ENGINES, HessianVectorProduct
 from mtlbook.pareto.minres import MinresResult, minres
 
 
@@ -92,6 +95,9 @@ def tangent_directions(hessian: Callable[[Tensor], Tensor] | Tensor, jacobian: T
         raise ValueError(f"beta must have shape ({m},) or (K, {m}) to match jacobian, got {tuple(beta.shape)}")
     if not damping >= 0.0:
         raise ValueError(f"damping must be >= 0, got {damping}")
+    if x0 is not None and (not isinstance(x0, Tensor) or x0.shape != (betas.shape[0], n)):
+        raise ValueError(f"x0 must have shape {(betas.shape[0], n)}, got "
+                         f"{tuple(x0.shape) if isinstance(x0, Tensor) else type(x0).__name__}")
     rhs = betas.to(jacobian.dtype) @ jacobian            # (K, n): rows Jᵀβ_k
     if isinstance(hessian, Tensor):
         op: Callable[[Tensor], Tensor] | Tensor = hessian.to(jacobian.dtype)
@@ -101,9 +107,6 @@ def tangent_directions(hessian: Callable[[Tensor], Tensor] | Tensor, jacobian: T
         op = lambda cols: hessian(cols.mT).mT  # noqa: E731
     else:
         raise TypeError(f"hessian must be a callable or an (n, n) tensor, got {type(hessian).__name__}")
-    if x0 is not None and (not isinstance(x0, Tensor) or x0.shape != rhs.shape):
-        raise ValueError(f"x0 must have shape {tuple(rhs.shape)}, got "
-                         f"{tuple(x0.shape) if isinstance(x0, Tensor) else type(x0).__name__}")
     solve = minres(op, rhs.mT, shift=-float(damping), x0=None if x0 is None else x0.mT,
                    rtol=rtol, maxiter=maxiter, check_every=check_every)
     return TangentResult(solve.solution.mT, rhs, solve)
@@ -152,20 +155,35 @@ def tangents_at(losses_fn: Callable[[Tensor], Tensor], points: Tensor, beta: Ten
         raise ValueError(f"points must be a floating-point tensor of shape (E, n), got {got}")
     if not damping >= 0.0:
         raise ValueError(f"damping must be >= 0, got {damping}")
+    if engine not in ENGINES:
+        raise ValueError(f"engine must be one of {ENGINES}, got {engine!r}")
+    if hessian_losses_fn is not None and not callable(hessian_losses_fn):
+        raise TypeError(f"hessian_losses_fn must be callable, got {type(hessian_losses_fn).__name__}")
     pts = points.detach()
     e, n = pts.shape
-    jac = torch.func.vmap(torch.func.jacrev(losses_fn))(pts)          # (E, m, n)
-    m = jac.shape[1]
+    # Everything that does not need m is checked before the Jacobian is computed.
     if not isinstance(beta, Tensor):
-        raise TypeError(f"beta must be a tensor of shape ({m},) or ({e}, {m}), got {type(beta).__name__}")
+        raise TypeError(f"beta must be a tensor of shape (m,) or ({e}, m), got {type(beta).__name__}")
+    if beta.dim() not in (1, 2) or (beta.dim() == 2 and beta.shape[0] != e):
+        raise ValueError(f"beta must have shape (m,) or ({e}, m), got {tuple(beta.shape)}")
+    if weights is not None and (not isinstance(weights, Tensor) or weights.dim() != 2 or weights.shape[0] != e):
+        raise ValueError(f"weights must have shape ({e}, m), got "
+                         f"{tuple(weights.shape) if isinstance(weights, Tensor) else type(weights).__name__}")
+    if x0 is not None and (not isinstance(x0, Tensor) or x0.shape != (e, n)):
+        raise ValueError(f"x0 must have shape ({e}, {n}), got "
+                         f"{tuple(x0.shape) if isinstance(x0, Tensor) else type(x0).__name__}")
+    jac = torch.func.vmap(torch.func.jacrev(losses_fn))(pts)          # (E, m, n)
+    if jac.dim() != 3:
+        raise ValueError(f"losses_fn must map a point ({n},) to a vector of m losses, got a Jacobian of "
+                         f"shape {tuple(jac.shape[1:])} per point")
+    m = jac.shape[1]
+    if beta.shape[-1] != m:
+        raise ValueError(f"beta must have shape ({m},) or ({e}, {m}) to match the {m} losses, got {tuple(beta.shape)}")
     betas = beta.expand(e, -1) if beta.dim() == 1 else beta
-    if betas.shape != (e, m):
-        raise ValueError(f"beta must have shape ({m},) or ({e}, {m}), got {tuple(beta.shape)}")
     if weights is None:
         alpha = min_norm_weights(jac)                                  # (E, m)
-    elif not isinstance(weights, Tensor) or weights.shape != (e, m):
-        raise ValueError(f"weights must have shape ({e}, {m}), got "
-                         f"{tuple(weights.shape) if isinstance(weights, Tensor) else type(weights).__name__}")
+    elif weights.shape != (e, m):
+        raise ValueError(f"weights must have shape ({e}, {m}), got {tuple(weights.shape)}")
     else:
         alpha = weights.to(jac).detach()
     rhs = torch.einsum("em,emn->en", betas.to(jac), jac)
@@ -177,9 +195,6 @@ def tangents_at(losses_fn: Callable[[Tensor], Tensor], points: Tensor, beta: Ten
     def columns(cols: Tensor) -> Tensor:                              # (n, E) -> (n, E)
         return op(cols.mT.reshape(-1)).reshape(e, n).mT
 
-    if x0 is not None and (not isinstance(x0, Tensor) or x0.shape != (e, n)):
-        raise ValueError(f"x0 must have shape ({e}, {n}), got "
-                         f"{tuple(x0.shape) if isinstance(x0, Tensor) else type(x0).__name__}")
     solve = minres(columns, rhs.mT, shift=-float(damping),
                    x0=None if x0 is None else x0.mT, rtol=rtol, maxiter=maxiter,
                    check_every=check_every)
