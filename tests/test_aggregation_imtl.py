@@ -130,3 +130,46 @@ def test_agrees_with_torchjd_imtlg_direction():
         cos = float(theirs @ ours / (theirs.norm() * ours.norm()))
         assert abs(abs(cos) - 1.0) < 1e-6
     assert torchjd is not None
+
+
+def test_linearly_dependent_gradients_use_the_scale_free_pseudo_inverse():
+    """For independent gradients D⁻¹Ĝ⁺𝟙 = G⁻¹s. For dependent ones the two pseudo-inverse solutions
+    differ; where some direction has equal projections on every unit gradient both find one, and
+    where none has, only the library's keeps its direction when a loss is rescaled."""
+
+    def g_plus_s(j):
+        g = j @ j.T
+        raw = torch.linalg.pinv(g, hermitian=True) @ g.diagonal().sqrt()
+        return raw / raw.sum()
+
+    def unit_proj(j, w):
+        return (j / j.norm(dim=-1, keepdim=True)) @ (w @ j)
+
+    torch.manual_seed(3)
+    indep = torch.randn(3, 5, dtype=torch.float64)
+    assert torch.allclose(imtlg_weights(gram_matrix(indep)), g_plus_s(indep), atol=1e-10)
+
+    # Dependent, and no direction has equal projections: the two choices differ.
+    j = torch.tensor([[1.0, 0.0], [0.0, 1.0], [3.0, 1.0]], dtype=torch.float64)
+    ours, theirs = imtlg_weights(gram_matrix(j)), g_plus_s(j)
+    assert torch.allclose(ours, torch.tensor([0.2603, 0.6015, 0.1382], dtype=torch.float64), atol=1e-4)
+    assert torch.allclose(theirs, torch.tensor([-0.1375, 0.7750, 0.3625], dtype=torch.float64),
+                          atol=1e-4)
+    for w in (ours, theirs):
+        p = unit_proj(j, w)
+        assert float(p.max() - p.min()) > 0.1
+    c = torch.tensor([[1.0], [1.0], [10.0]], dtype=torch.float64)
+    direction = lambda w, jj: (w @ jj) / (w @ jj).norm()
+    assert torch.allclose(direction(ours, j), direction(imtlg_weights(gram_matrix(c * j)), c * j),
+                          atol=1e-10)
+    assert float((direction(theirs, j) - direction(g_plus_s(c * j), c * j)).norm()) > 0.01
+
+    # Dependent, but equal projections are possible (task 3 is task 1 at another scale): both have
+    # them, along the same direction; the weights (and so |d|) differ.
+    rep = torch.tensor([[1.0, 0.0], [0.0, 2.0], [3.0, 0.0]], dtype=torch.float64)
+    ours, theirs = imtlg_weights(gram_matrix(rep)), g_plus_s(rep)
+    for w in (ours, theirs):
+        p = unit_proj(rep, w)
+        assert torch.allclose(p, p[0].expand(3), rtol=1e-9) and float(p[0]) > 0
+    assert torch.allclose(direction(ours, rep), direction(theirs, rep), atol=1e-10)
+    assert float((ours - theirs).abs().max()) > 0.1

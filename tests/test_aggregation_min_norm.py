@@ -265,3 +265,59 @@ def test_check_gram_host_raises_the_same_errors():
         assert str(host.value) == str(dev.value)
     good = torch.tensor([[2.0, 1.0], [1.0 + 1e-9, 3.0]], dtype=torch.float64)
     assert np.array_equal(check_gram_host(good), check_gram(good).numpy())
+
+
+@pytest.mark.parametrize("bad, error, message", [
+    (torch.eye(3), ValueError, r"shape \(\.\.\., 2, 2\)"),
+    (np.eye(3), ValueError, r"shape \(\.\.\., 2, 2\)"),
+    (torch.ones(2), ValueError, r"shape \(\.\.\., 2, 2\)"),
+    (torch.full((2, 2), float("nan")), ValueError, "finite"),
+    (np.array([[1.0, 0.0], [0.0, np.inf]]), ValueError, "finite"),
+    (torch.tensor([[[1.0, 0.0], [0.0, 1.0]], [[1.0, float("nan")], [float("nan"), 1.0]]]),
+     ValueError, "finite"),
+    ([[1.0, 0.0], [0.0, 1.0]], TypeError, "torch.Tensor or a NumPy array"),
+    (torch.eye(2, dtype=torch.long), TypeError, "floating-point"),
+    (np.eye(2, dtype=np.int64), TypeError, "floating-point"),
+])
+def test_two_task_formula_rejects_bad_input(bad, error, message):
+    """No silent (½, ½) for a 3×3 or non-finite Gram matrix, no raw TypeError for a list."""
+    with pytest.raises(error, match=message):
+        two_task_min_norm(bad)
+
+
+@pytest.mark.parametrize("gram, weights, error, message", [
+    (torch.eye(2), torch.ones(3) / 3, ValueError, r"shape \(\.\.\., K\) with K = 2"),
+    (torch.eye(2, 3), torch.ones(2) / 2, ValueError, "square"),
+    (torch.eye(2).expand(3, 2, 2), torch.ones(4, 2) / 2, ValueError, "do not broadcast"),
+    (torch.eye(2), [0.5, 0.5], TypeError, "weights must be a torch.Tensor"),
+    (np.eye(2), torch.ones(2) / 2, TypeError, "gram must be a torch.Tensor"),
+    (torch.eye(2), torch.ones(2, dtype=torch.long), TypeError, "floating-point"),
+])
+def test_duality_gaps_reject_bad_shapes(gram, weights, error, message):
+    for fn in (duality_gap, relative_duality_gap):
+        with pytest.raises(error, match=message):
+            fn(gram, weights)
+
+
+def test_relative_gap_is_nan_where_d_is_zero():
+    """At a Pareto-stationary point d = 0 the relative gap is 0 / 0, as documented."""
+    zero = torch.zeros(2, 2, dtype=torch.float64)
+    half = torch.full((2,), 0.5, dtype=torch.float64)
+    assert float(duality_gap(zero, half)) == 0.0
+    assert bool(torch.isnan(relative_duality_gap(zero, half)))
+    assert bool(torch.isnan(solve_min_norm(zero).relative_gap))
+    batch = torch.stack([zero, torch.eye(2, dtype=torch.float64)])
+    assert duality_gap(batch, half).shape == (2,)                      # broadcast weights
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_closed_form_results_stay_on_the_accelerator():
+    gram = torch.tensor([[[1.0, -0.5], [-0.5, 2.0]]] * 3, device="cuda")
+    for method in ("closed_form", "active_set"):
+        sol = solve_min_norm(gram, method=method)
+        for t in (sol.weights, sol.gap, sol.norm2, sol.iterations, sol.converged):
+            assert t.device.type == "cuda"
+    bad = gram.clone()
+    bad[1, 0, 0] = float("nan")
+    w = two_task_min_norm(bad)                     # not checked on the device: NaN, not (½, ½)
+    assert bool(torch.isnan(w[1]).all()) and bool(torch.isfinite(w[[0, 2]]).all())

@@ -18,6 +18,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from mtlbook.validation import check_broadcast
+
 
 def check_grads(grads: Tensor, name: str = "grads") -> Tensor:
     """Check that ``grads`` is a floating (..., K, n) tensor with K >= 1 and n >= 1."""
@@ -119,15 +121,33 @@ def _where(lead: list[int]) -> str:
     return f" (at batch index {tuple(lead)})" if lead else ""
 
 
+def _check_gap_inputs(gram: Tensor, weights: Tensor) -> None:
+    _check_gram_shape(gram, "gram")
+    if not isinstance(weights, Tensor):
+        raise TypeError(f"weights must be a torch.Tensor of shape (..., K), got {type(weights).__name__}")
+    if not weights.is_floating_point():
+        raise TypeError(f"weights must be a floating-point tensor, got {weights.dtype}")
+    k = gram.shape[-1]
+    if weights.dim() < 1 or weights.shape[-1] != k:
+        raise ValueError(f"weights must have shape (..., K) with K = {k} (gram is {k}×{k}), got "
+                         f"shape {tuple(weights.shape)}")
+    check_broadcast(gram.shape[:-2], weights.shape[:-1], f"the leading dimensions of gram {tuple(gram.shape)} "
+                    f"and weights {tuple(weights.shape)} do not broadcast")
+
+
 def duality_gap(gram: Tensor, weights: Tensor) -> Tensor:
     """Duality gap of the min-norm problem at ``weights`` α on the simplex:
 
         gap(α) = αᵀGα − min_k (Gα)_k = ‖d‖² − min_k ⟨g_k, d⟩,   d = Σ_k α_k g_k.
 
-    It is the gap between the primal ½‖d‖² and the dual value min_k ⟨g_k, d⟩ − ½‖d‖² at u = d, and
-    the Frank-Wolfe gap. It is >= 0, zero exactly at the min-norm point, and bounds the error:
-    ½‖d‖² − ½‖d*‖² <= gap. Shapes: gram (..., K, K), weights (..., K) → (...).
+    With chapter 4a's names — (P) the max-min problem max_u min_k ⟨g_k, u⟩ − ½‖u‖², (D) the
+    min-norm problem min_α ½‖Σ_k α_k g_k‖² — it is the value of (D) at α, ½‖d‖², minus the value of
+    (P) at u = d, min_k ⟨g_k, d⟩ − ½‖d‖²; it is also the Frank-Wolfe gap. It is >= 0, zero exactly
+    at the min-norm point, and bounds the error: ½‖d‖² − ½‖d*‖² <= gap. Shapes: gram (..., K, K),
+    weights (..., K) with broadcastable leading dimensions → (...). (The shapes are checked; the
+    values are not, so that the function adds no host synchronization.)
     """
+    _check_gap_inputs(gram, weights)
     g = gram.to(torch.float64)
     a = weights.to(torch.float64)
     ga = (g @ a.unsqueeze(-1)).squeeze(-1)
@@ -137,7 +157,10 @@ def duality_gap(gram: Tensor, weights: Tensor) -> Tensor:
 def relative_duality_gap(gram: Tensor, weights: Tensor) -> Tensor:
     """gap(α) / ‖d‖² = 1 − min_k ⟨g_k, d⟩ / ‖d‖², the scale-free accuracy of a min-norm solution
     (0 at the optimum: there every task's rate of decrease ⟨g_k, d⟩ is at least ‖d‖²). It is
-    undefined (inf) when d = 0, i.e. at a Pareto-stationary point."""
+    undefined when d = 0, i.e. at a Pareto-stationary point: there it returns NaN (0 / 0), or inf
+    where rounding leaves a positive gap; use :func:`duality_gap` with an absolute tolerance there.
+    Shapes as in :func:`duality_gap`."""
+    _check_gap_inputs(gram, weights)
     g = gram.to(torch.float64)
     a = weights.to(torch.float64)
     norm2 = (a * (g @ a.unsqueeze(-1)).squeeze(-1)).sum(-1)

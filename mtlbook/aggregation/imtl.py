@@ -1,4 +1,4 @@
-"""IMTL-G (Liu et al., "Towards Impartial Multi-task Learning", ICLR 2021, Section 3.2): the update
+"""IMTL-G (L. Liu et al., "Towards Impartial Multi-task Learning", ICLR 2021, Section 3.2): the update
 whose projections on every task's unit gradient are equal.
 
 With u_k = g_k / ‖g_k‖ and d = Σ_k α_k g_k, IMTL-G asks for ⟨d, u_1⟩ = ⟨d, u_k⟩ for every k and
@@ -14,11 +14,17 @@ negative; the *direction* of d does not change when a loss is multiplied by a co
 up to its sign: the sum Σ_k (Ĝ⁺𝟙)_k / s_k that normalizes the weights can change sign when a loss
 is rescaled, and then the common projection λ is negative and −d increases every loss (the tests
 show such a case). The paper's normalization is kept.
-It is computed as α ∝ D⁻¹ Ĝ⁺ 𝟙 with Ĝ the Gram matrix of the unit gradients and D = diag(s),
-which is the same when every g_k ≠ 0 and stays accurate when the norms differ by many orders of
-magnitude. When the gradients are linearly dependent, Ĝ⁺ is the pseudo-inverse and the
-equal-projection condition holds only where it can; a zero gradient gets weight 0; when the sum of
-the raw weights vanishes (for example every gradient is zero) the weights are uniform.
+It is computed as α ∝ D⁻¹ Ĝ⁺ 𝟙 with Ĝ the Gram matrix of the unit gradients and D = diag(s).
+When the gradients are linearly independent (G invertible) this equals G⁻¹ s, and it stays accurate
+when the norms differ by many orders of magnitude. When they are linearly dependent the two
+pseudo-inverse solutions differ: for J = [[1, 0], [0, 1], [3, 1]], G⁺s gives α = (−0.138, 0.775,
+0.362) and the library (0.260, 0.601, 0.138). Both give equal projections whenever some direction
+has them (𝟙 in the range of Ĝ, e.g. a task repeated at another scale); otherwise neither can, and
+each is a least-squares compromise in its own metric. The library uses D⁻¹ Ĝ⁺ 𝟙 because it keeps
+the method's point: Ĝ depends on the unit gradients only, so d = Σ_k (Ĝ⁺𝟙)_k u_k / (𝟙ᵀ D⁻¹ Ĝ⁺ 𝟙) keeps
+its direction (up to sign) when a loss is rescaled, which G⁺s does not for dependent gradients. A
+zero gradient gets weight 0; when the sum of the raw weights vanishes (for example every gradient is
+zero) the weights are uniform.
 """
 
 from __future__ import annotations
@@ -42,8 +48,9 @@ def imtlg_weights(gram: Tensor, *, rtol: float = 1e-10) -> Tensor:
     s = g.diagonal(dim1=-2, dim2=-1).clamp_min(0.0).sqrt()                 # ‖g_k‖
     live = s > 0
     s_safe = torch.where(live, s, torch.ones_like(s))
-    # G⁺ s = D⁻¹ Ĝ⁺ 𝟙 with Ĝ the Gram matrix of the unit gradients (D = diag s): scale-free and
-    # accurate when the norms differ by many orders of magnitude; zero gradients get weight 0.
+    # D⁻¹ Ĝ⁺ 𝟙 with Ĝ the Gram matrix of the unit gradients (D = diag s): G⁻¹ s for independent
+    # gradients, scale-free for dependent ones (where G⁺ s differs), accurate when the norms differ
+    # by many orders of magnitude; zero gradients get weight 0.
     mask = (live.unsqueeze(-1) & live.unsqueeze(-2)).to(g.dtype)
     unit = g / (s_safe.unsqueeze(-1) * s_safe.unsqueeze(-2)) * mask
     ones = live.to(g.dtype).unsqueeze(-1)
@@ -64,7 +71,7 @@ def imtlg_direction(grads: Tensor) -> Tensor:
 
 
 class IMTLG(GradientAggregation):
-    """IMTL-G (Liu et al., ICLR 2021) on the per-task gradients of the shared parameters: shared
+    """IMTL-G (L. Liu et al., ICLR 2021) on the per-task gradients of the shared parameters: shared
     update K · Σ α_k g_k with the weights of :func:`imtlg_weights` (the factor K keeps the book's
     convention Σw = K). Heads receive their own gradients unchanged (the paper's IMTL-L, which
     learns loss scales for the heads, is not included)."""

@@ -44,7 +44,7 @@ class MinNormSolution:
 
     @property
     def relative_gap(self) -> Tensor:
-        """gap / ‖d‖² (inf where d = 0, i.e. at a Pareto-stationary point)."""
+        """gap / ‖d‖²: undefined where d = 0 (a Pareto-stationary point): NaN (0 / 0) or inf."""
         return self.gap / self.norm2
 
 
@@ -57,17 +57,41 @@ def two_task_min_norm(gram: Tensor | np.ndarray) -> Tensor | np.ndarray:
     dominated task a 0.1% weight.) Equal gradients (G_11 = G_22 = G_12) get (½, ½). The denominator
     is formed as (G_11 − G_12) + (G_22 − G_12), the sum of the two numerators, so that the weights
     add up to 1 to rounding even for nearly equal gradients (G_11 + G_22 − 2G_12 would lose that to
-    cancellation). Takes a tensor (batched on its device, no host synchronization) or a NumPy
-    array.
+    cancellation). Takes a floating tensor or NumPy array of shape (..., 2, 2), batched over the
+    leading dimensions. A NumPy array or a tensor on the CPU must be finite (ValueError otherwise);
+    on an accelerator the tensor is not checked, to avoid a host synchronization, and a problem with
+    a non-finite entry gets NaN weights instead.
     """
-    xp = np if isinstance(gram, np.ndarray) else torch
+    if isinstance(gram, np.ndarray):
+        xp = np
+        if not np.issubdtype(gram.dtype, np.floating):
+            raise TypeError(f"gram must be a floating-point array, got dtype {gram.dtype}")
+    elif isinstance(gram, Tensor):
+        xp = torch
+        if not gram.is_floating_point():
+            raise TypeError(f"gram must be a floating-point tensor, got {gram.dtype}")
+    else:
+        raise TypeError(f"gram must be a torch.Tensor or a NumPy array of shape (..., 2, 2), got "
+                        f"{type(gram).__name__}")
+    if gram.ndim < 2 or tuple(gram.shape[-2:]) != (2, 2):
+        raise ValueError(f"gram must have shape (..., 2, 2) (the Gram matrix of two gradients), got "
+                         f"shape {tuple(gram.shape)}")
+    if xp is np or gram.device.type == "cpu":
+        if not bool(xp.isfinite(gram).all()):
+            raise ValueError("gram must be finite (the Gram matrix of two finite gradients)")
+        finite = None
+    else:
+        finite = torch.isfinite(gram).all(-1).all(-1)             # (...,), stays on the device
     g12 = gram[..., 0, 1]
     to_1, to_2 = gram[..., 0, 0] - g12, gram[..., 1, 1] - g12   # ⟨g_1 − g_2, g_1⟩, ⟨g_2 − g_1, g_2⟩
     den = to_1 + to_2                                     # ‖g_1 − g_2‖² >= 0
     safe = xp.where(den > 0, den, 1.0)
     a1 = xp.where(den > 0, xp.clip(to_2 / safe, 0.0, 1.0), 0.5)
     a2 = xp.where(den > 0, xp.clip(to_1 / safe, 0.0, 1.0), 0.5)
-    return xp.stack([a1, a2], -1)
+    weights = xp.stack([a1, a2], -1)
+    if finite is not None:
+        weights = torch.where(finite.unsqueeze(-1), weights, torch.full_like(weights, float("nan")))
+    return weights
 
 
 def _on_cpu(gram: object) -> bool:
@@ -95,8 +119,8 @@ def solve_min_norm(gram: Tensor, *, method: str = "auto", rtol: float | None = N
         if k != 2:
             raise ValueError(f"the closed form solves two tasks; gram describes K={k} tasks")
         weights = two_task_min_norm(g)
-        iterations = torch.zeros(lead, dtype=torch.long)
-        converged = torch.ones(lead, dtype=torch.bool)
+        iterations = torch.zeros(lead, dtype=torch.long, device=g.device)
+        converged = torch.ones(lead, dtype=torch.bool, device=g.device)
         norm2 = (weights * (g @ weights.unsqueeze(-1)).squeeze(-1)).sum(-1)
         return MinNormSolution(weights, duality_gap(g, weights), norm2, iterations, converged)
     if rtol is not None and not 0.0 <= rtol < 1.0:
@@ -126,6 +150,7 @@ def solve_min_norm(gram: Tensor, *, method: str = "auto", rtol: float | None = N
     weights, gap, norm2 = (torch.from_numpy(a).to(gram.device) for a in out)
     iterations = torch.from_numpy(np.array([r[1] for r in results], dtype=np.int64)).reshape(lead)
     converged = torch.from_numpy(np.array([r[2] for r in results], dtype=bool)).reshape(lead)
+    iterations, converged = iterations.to(gram.device), converged.to(gram.device)
     return MinNormSolution(weights, gap, norm2, iterations, converged)
 
 

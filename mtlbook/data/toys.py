@@ -1,16 +1,21 @@
 """Two-objective toy problems with analytic losses and gradients, and a batched optimizer driver.
 
-- :func:`cagrad_toy` (Liu et al., CAGrad, NeurIPS 2021, the toy of Figure 1): x ∈ R², c = 5·10⁻⁶,
+- :func:`cagrad_toy` (B. Liu et al., CAGrad, NeurIPS 2021, the toy of Figure 1): x ∈ R², c = 5·10⁻⁶,
 
       f1_log = log(max(|0.5(−x1 − 7) − tanh(−x2)|, c)) + 6,
       f2_log = log(max(|0.5(−x1 + 3) + tanh(−x2) + 2|, c)) + 6,
       f1_sq = ((−x1 + 7)² + 0.1(−x2 − 8)²)/10 − 20,  f2_sq = ((−x1 − 7)² + 0.1(−x2 − 8)²)/10 − 20,
       g1 = max(tanh(x2/2), 0),  g2 = max(tanh(−x2/2), 0),  L_k = g1 f_k,log + g2 f_k,sq.
 
-  Pareto set: x2 = −8.3552, x1 ∈ [−7, 7]; the average loss is smallest at (0, −8.3552).
+  The paper draws the Pareto set as the segment x2 = −8.3552, x1 ∈ [−7, 7] (CAGRAD_TOY_PARETO_X2).
+  The true Pareto set, where the two gradients are anti-parallel, bends slightly below it toward
+  its ends: x2 = −8.3551, −8.3705, −8.3969, −8.4324, −8.4345 at |x1| = 0, 3, 5, 6.9, 7 (at |x1| = 7 one
+  gradient vanishes). The average loss is smallest at its middle, (0, −8.3551). Scaling a loss does
+  not move the set.
 - :func:`nash_mtl_toy` (Navon et al., Nash-MTL, ICML 2022): the same with L1 scaled by 0.1.
 - :func:`pareto_mtl_toy` (Lin et al., Pareto MTL, NeurIPS 2019, eq. 19): x ∈ R^d,
-  f_{1,2}(x) = 1 − exp(−‖x ∓ 𝟙/√d‖²); Pareto set x = t𝟙/√d, t ∈ [−1, 1]; the front is concave.
+  f_{1,2}(x) = 1 − exp(−‖x ∓ 𝟙/√d‖²); Pareto set x = t𝟙/√d, t ∈ [−1, 1]; the front is concave in
+  the middle and convex near its ends (for |t| above about 0.71).
 
 Each objective maps x (..., d) to (losses (..., 2), gradients (..., 2, d)) with hand-derived
 gradients, so that :func:`run_toy` can run every method from every start as one tensor program

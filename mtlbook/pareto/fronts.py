@@ -10,6 +10,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from mtlbook.validation import check_broadcast
+
 
 def check_points(points: Tensor, name: str = "points") -> Tensor:
     """Check a floating-point tensor of objective values, shape (N, m) with m >= 1 (N may be 0), every
@@ -40,11 +42,8 @@ def dominates(p: Tensor, q: Tensor) -> Tensor:
     if p.shape[-1] != q.shape[-1]:
         raise ValueError(f"p and q must have the same number of objectives (last dimension), got "
                          f"{tuple(p.shape)} and {tuple(q.shape)}")
-    try:
-        torch.broadcast_shapes(p.shape[:-1], q.shape[:-1])
-    except RuntimeError:
-        raise ValueError(f"the leading dimensions of p and q must broadcast, got {tuple(p.shape)} and "
-                         f"{tuple(q.shape)}") from None
+    check_broadcast(p.shape[:-1], q.shape[:-1], f"the leading dimensions of p and q must broadcast, got "
+                    f"{tuple(p.shape)} and {tuple(q.shape)}")
     return (p <= q).all(-1) & (p < q).any(-1)
 
 
