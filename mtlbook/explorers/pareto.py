@@ -229,12 +229,16 @@ def gap_at_equal_loss(lines: Tensor, ends: Tensor, task: int) -> Tensor:
 
 def plot_tangent_lines(ax, sweep: Tensor, lines: Tensor, descents: Sequence[Tensor]) -> None:
     """Fig. 4: the weighted-sum solutions (black dots), their tangent lines (blue, C0) and gradient
-    descent on each task alone (purple, C3: task 1; green, C2: task 2), in loss space (log axes)."""
+    descent on each task alone (purple, C3: task 1; green, C2: task 2), in loss space (log axes).
+    Fixed-length normalized steps zig-zag, so their paths are drawn thin and their end points (the
+    points the text compares) as triangles."""
     for e in range(lines.shape[0]):
         ax.plot(*lines[e].T.cpu().numpy(), "-", color="C0", lw=1, label="tangent lines" if e == 0 else None)
         for k, d in enumerate(descents):
-            ax.plot(*d[e].T.cpu().numpy(), "-", color=("C3", "C2")[k], lw=1.5,
-                    label=f"gradient steps on task {k + 1}" if e == 0 else None)
+            colour = ("C3", "C2")[k]
+            ax.plot(*d[e].T.cpu().numpy(), "-", color=colour, lw=0.7, alpha=0.45)
+            ax.plot(*d[e, -1:].T.cpu().numpy(), "^", color=colour, ms=5,
+                    label=f"gradient steps on task {k + 1} (path, end ▲)" if e == 0 else None)
     ax.plot(*sweep.T.cpu().numpy(), "o", color="black", ms=4, label="weighted-sum solutions")
     ax.set(xscale="log", yscale="log", xlabel="training loss, left digit", ylabel="training loss, right digit")
     ax.legend(fontsize=8)
