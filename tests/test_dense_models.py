@@ -71,6 +71,11 @@ def test_identity_units_are_independent_networks():
     outs[0].sum().backward()                          # task 0's loss only
     w = stl.column.convs[0].weight.grad.reshape(2, 3, 4, 3, 3, 3)   # (model, task column, ...)
     assert w[:, 0].abs().sum() > 0 and w[:, 1:].abs().sum() == 0
+    mixing = DenseCrossStitch(TASKS, 3, 4, num_models=2, learn_alpha=False)          # 0.9 / 0.1 units
+    stl.load_state_dict(mixing.state_dict())
+    assert not stl.identity                                # the loaded units are mixed, not skipped
+    assert all(torch.allclose(a, b) for a, b in zip(stl(_x()), mixing(_x())))
+    stl = dense_single_task(TASKS, 3, 4, num_models=2)
     learned = DenseCrossStitch(TASKS, 3, 4, num_models=2, alpha_same=1.0, alpha_diff=0.0)
     learned.load_state_dict(stl.state_dict())
     for a, b in zip(learned(_x()), stl(_x())):

@@ -51,7 +51,7 @@ def test_each_flip_flop_update_minimizes_over_its_covariance(seed, mode):
 
 def test_flip_flop_sweeps_never_raise_the_negative_log_prior():
     torch.manual_seed(0)
-    net = mrn(TASKS, SHAPE, width=6, head_hidden=3, eps=0.0, covariances="all").double()
+    net = mrn(TASKS, SHAPE, width=6, head_hidden=3, eps=1e-12, covariances="all").double()
     w = net.weight_tensor().detach()
     values = [float(negative_log_prior(w, net.prior_covariances()))]
     for _ in range(6):
@@ -113,6 +113,10 @@ def test_bad_arguments_raise():
         mrn(TASKS, SHAPE, strength=-1)
     with pytest.raises(ValueError, match="eps"):
         mrn(TASKS, SHAPE, eps=-1e-3)
+    with pytest.raises(ValueError, match="strength must be a finite number"):
+        mrn(TASKS, SHAPE, strength=float("nan"))
+    with pytest.raises(ValueError, match="eps must be > 0 with covariances='all'"):
+        mrn(TASKS, SHAPE, eps=0.0, covariances="all")
     with pytest.raises(ValueError, match="covariances must be one of"):
         mrn(TASKS, SHAPE, covariances="feature")
     with pytest.raises(ValueError, match="mode must be 0, 1 or 2"):

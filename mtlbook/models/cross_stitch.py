@@ -13,7 +13,7 @@ use the same two values). Some public implementations initialize the units to **
 instead. That is a pitfall: with α = 1 every row of the unit is the same, so every task receives the
 same mixed activation Σ_j x_j after every stage and every head reads the same features. The model
 starts as one hard-shared network (each layer the sum of the K columns' layers) with activations
-about K times larger at each stitched layer, and gradient descent must first break this symmetry
+growing at each stitched layer by between √K and K, and gradient descent must first break this symmetry
 before any task can specialise. Near-identity units start from K almost independent networks and
 let the data decide how much to share.
 ``alpha_same = 1, alpha_diff = 0`` is exactly K independent networks.

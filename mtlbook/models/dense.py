@@ -207,7 +207,14 @@ class DenseCrossStitch(DenseModels):
             self.alphas = nn.Parameter(init)
         else:
             self.register_buffer("alphas", init)
-        self.identity = (not learn_alpha) and bool((init == torch.eye(k)).all())
+        self._refresh_identity()
+        # Fixed units loaded from another model must not keep the identity shortcut.
+        self.register_load_state_dict_post_hook(lambda module, _: module._refresh_identity())
+
+    def _refresh_identity(self) -> None:
+        """``identity``: fixed units equal to the identity, so that stitching can be skipped."""
+        eye = torch.eye(self.num_tasks, dtype=self.alphas.dtype, device=self.alphas.device)
+        self.identity = not isinstance(self.alphas, nn.Parameter) and bool((self.alphas == eye).all())
 
     def _stitch(self, j: int, h: Tensor) -> Tensor:
         if self.identity:

@@ -39,6 +39,7 @@ from torch import Tensor, nn
 
 from mtlbook.models.base import InputShape, MultiTaskModel
 from mtlbook.tasks import Task
+from mtlbook.validation import check_nonnegative_number, check_positive_int
 
 
 def task_affinity(per_example_losses: Tensor) -> Tensor:
@@ -163,8 +164,9 @@ def widen(affinity: Tensor, num_layers: int, *, base_cost: float = 1.0, strength
     if not isinstance(affinity, Tensor) or affinity.dim() != 2 or affinity.shape[0] != affinity.shape[1]:
         raise ValueError(f"affinity must be a square (K, K) tensor, got "
                          f"{getattr(affinity, 'shape', type(affinity).__name__)}")
-    if not isinstance(num_layers, int) or num_layers < 1:
-        raise ValueError(f"num_layers must be a positive int, got {num_layers!r}")
+    check_positive_int("num_layers", num_layers)
+    check_nonnegative_number("base_cost", base_cost)
+    check_nonnegative_number("strength", strength)
     pools = [0] * num_layers if poolings_above is None else list(poolings_above)
     if len(pools) != num_layers or any((not isinstance(p, int)) or p < 0 for p in pools):
         raise ValueError(f"poolings_above must hold {num_layers} ints >= 0, got {poolings_above!r}")

@@ -27,6 +27,7 @@ from torch import Tensor, nn
 from mtlbook.models.backbones import _shape, heads_for, mlp, small_cnn
 from mtlbook.models.base import MultiTaskModel
 from mtlbook.tasks import Task
+from mtlbook.validation import check_positive_int
 
 GATINGS = ("multi", "one", "none")
 
@@ -56,9 +57,8 @@ class MixtureOfExperts(MultiTaskModel):
             raise ValueError(f"tasks must be a non-empty sequence of Task, got {tasks!r}")
         if gating not in GATINGS:
             raise ValueError(f"gating must be one of {GATINGS}, got {gating!r}")
-        for name, v in (("num_experts", num_experts), ("expert_width", expert_width)):
-            if not isinstance(v, int) or v < 1:
-                raise ValueError(f"{name} must be a positive int, got {v!r}")
+        check_positive_int("num_experts", num_experts)
+        check_positive_int("expert_width", expert_width)
         if gating == "none" and num_experts != 1:
             raise ValueError(f"gating='none' (shared-bottom) needs num_experts=1, got {num_experts}")
         self.stem, d = _stem(kind, input_shape)

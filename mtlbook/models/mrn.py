@@ -33,6 +33,7 @@ from torch import Tensor, nn
 from mtlbook.models.backbones import backbone
 from mtlbook.models.base import HardSharing
 from mtlbook.tasks import Task
+from mtlbook.validation import check_nonnegative_number, check_positive_int
 
 COVARIANCES = ("task", "all")
 _MODE_PRODUCT = ("ai,ijt->ajt", "bj,ijt->ibt", "ct,ijt->ijc")
@@ -81,13 +82,14 @@ class MultilinearRelationship(HardSharing):
         tasks = tuple(tasks)
         if not tasks or not all(isinstance(t, Task) for t in tasks):
             raise ValueError(f"tasks must be a non-empty sequence of Task, got {tasks!r}")
-        if not isinstance(head_hidden, int) or head_hidden < 1:
-            raise ValueError(f"head_hidden must be a positive int, got {head_hidden!r}")
-        for name, v in (("strength", strength), ("eps", eps)):
-            if not isinstance(v, (int, float)) or v < 0:
-                raise ValueError(f"{name} must be a number >= 0, got {v!r}")
+        check_positive_int("head_hidden", head_hidden)
+        check_nonnegative_number("strength", strength)
+        check_nonnegative_number("eps", eps)
         if covariances not in COVARIANCES:
             raise ValueError(f"covariances must be one of {COVARIANCES}, got {covariances!r}")
+        if covariances == "all" and eps == 0:
+            raise ValueError("eps must be > 0 with covariances='all': the feature covariance is estimated "
+                             "from D2·T columns and is singular when D1 > D2·T")
         super().__init__(backbone(kind, input_shape, width, depth),
                          [nn.Sequential(nn.Linear(width, head_hidden), nn.ReLU(),
                                         nn.Linear(head_hidden, t.output_size)) for t in tasks])
@@ -109,7 +111,9 @@ class MultilinearRelationship(HardSharing):
         return self.feature_covariance, self.output_covariance, self.task_covariance
 
     def penalty(self) -> Tensor:
-        """λ · ½ vec(𝒲)ᵀ (Σ1 ⊗ Σ2 ⊗ Σ3)⁻¹ vec(𝒲) with the current covariances (gradients in 𝒲)."""
+        """λ · ½ vec(𝒲)ᵀ (Σ1 ⊗ Σ2 ⊗ Σ3)⁻¹ vec(𝒲) with the current covariances (gradients in 𝒲).
+        Right after an exact update of Σ3 (ε = 0) the quadratic equals D1·D2·T whatever 𝒲: what
+        trains is its gradient, which grows like λ/ε along directions where Σ3 is nearly singular."""
         return self.strength * 0.5 * tensor_normal_quadratic(self.weight_tensor(), self.prior_covariances())
 
     @torch.no_grad()

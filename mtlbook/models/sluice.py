@@ -34,6 +34,7 @@ from mtlbook.models.base import MultiTaskModel
 from mtlbook.models.columns import mix_tasks, task_columns
 from mtlbook.models.cross_stitch import stitch_init
 from mtlbook.tasks import Task
+from mtlbook.validation import check_nonnegative_number, check_positive_int
 
 
 def _subspace_rows(h: Tensor, g: int) -> Tensor:
@@ -52,10 +53,8 @@ class Sluice(MultiTaskModel):
                  alpha_same: float = 0.9, alpha_diff: float = 0.1, layer_mixing: bool = True,
                  orthogonality: float = 1e-3):
         super().__init__()
-        if not isinstance(subspaces, int) or subspaces < 1:
-            raise ValueError(f"subspaces must be a positive int, got {subspaces!r}")
-        if not isinstance(orthogonality, (int, float)) or orthogonality < 0:
-            raise ValueError(f"orthogonality must be a number >= 0, got {orthogonality!r}")
+        check_positive_int("subspaces", subspaces)
+        check_nonnegative_number("orthogonality", orthogonality)
         self.columns, self.heads = task_columns(tasks, input_shape, kind, width, depth, head_hidden)
         self.num_tasks, self.subspaces = len(self.heads), subspaces
         self.orthogonality = float(orthogonality)

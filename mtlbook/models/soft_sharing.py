@@ -20,6 +20,7 @@ from mtlbook.models.base import MultiTaskModel
 from mtlbook.models.columns import task_columns
 from mtlbook.strategy import StepContext, Strategy
 from mtlbook.tasks import Task
+from mtlbook.validation import check_nonnegative_number
 
 
 class SoftSharing(MultiTaskModel):
@@ -29,8 +30,7 @@ class SoftSharing(MultiTaskModel):
     def __init__(self, tasks: Sequence[Task], input_shape, *, kind: str = "mlp", width: int = 64,
                  depth: int = 2, head_hidden: int | None = None, strength: float = 1e-2):
         super().__init__()
-        if not isinstance(strength, (int, float)) or strength < 0:
-            raise ValueError(f"strength must be a number >= 0, got {strength!r}")
+        check_nonnegative_number("strength", strength)
         self.columns, self.heads = task_columns(tasks, input_shape, kind, width, depth, head_hidden)
         self.num_tasks, self.strength = len(self.heads), float(strength)
 
