@@ -34,6 +34,18 @@ def test_uncertainty_equilibrium_weight_is_one_over_twice_the_loss(kind):
     assert torch.allclose(uw.raw_weights().detach(), 1 / (2 * losses), rtol=2e-2)
 
 
+def test_uncertainty_bad_input():
+    for bad in (float("nan"), float("inf"), -float("inf")):
+        with pytest.raises(ValueError, match="init .* must be finite"):
+            UncertaintyWeighting(2, init=bad)
+    with pytest.raises(TypeError, match="init .* must be a number"):
+        UncertaintyWeighting(2, init="0")
+    uw = UncertaintyWeighting(2)
+    for losses in ([0.0, 1.0], [1.0, -0.5]):
+        with pytest.raises(ValueError, match="losses must be > 0"):
+            uw.equilibrium_log_vars(torch.tensor(losses))
+
+
 def test_uncertainty_forms_match_the_paper():
     uw = UncertaintyWeighting(2, ["regression", "classification"], init=math.log(4.0))
     # regression: L/(2σ²) + log σ ; classification: L/σ² + log σ, with σ² = 4
@@ -131,6 +143,26 @@ def test_dtp_bad_input():
         DynamicTaskPrioritization(2).current_weights()
     with pytest.raises(ValueError, match="smoothing must be in"):
         DynamicTaskPrioritization(2, smoothing=0.0)
+    with pytest.raises(ValueError, match=r"kpi_range must satisfy 0 < low <= high < 1"):
+        DynamicTaskPrioritization(2, kpi_range=(0.01, 1.0), normalize=True)
+    with pytest.raises(ValueError, match=r"kpi_range must satisfy"):
+        DynamicTaskPrioritization(2, kpi_range=(0.0, 0.5))
+
+
+def test_dtp_perfect_kpis_keep_normalized_weights_defined():
+    dtp = DynamicTaskPrioritization(2, kpi_range=(0.01, 0.999), normalize=True)
+    dtp.update_kpi(torch.tensor([1.0, 1.0]))
+    w = dtp.current_weights()
+    assert torch.isfinite(w).all() and torch.allclose(w, torch.ones(2))
+
+
+def test_dtp_default_smoothing_weights_the_current_batch():
+    """smoothing = a is the weight of the current batch: 0.9 leaves the EMA near the last KPI."""
+    dtp = DynamicTaskPrioritization(1)
+    for k in (0.2, 0.8, 0.2, 0.8):
+        ema = dtp.update_kpi(torch.tensor([k]))
+    assert ema.item() == pytest.approx(0.9 * 0.8 + 0.1 * (0.9 * 0.2 + 0.1 * (0.9 * 0.8 + 0.1 * 0.2)))
+    assert abs(ema.item() - 0.8) < 0.07
 
 
 # ---- loss-balanced task weighting ----------------------------------------------------------------

@@ -84,6 +84,8 @@ def test_record_run_curves_start_at_one_and_keep_weights():
     assert run.weights.shape == (20, 2, 3) and bool((run.weights == 1).all())
     one = run.model(1)
     assert isinstance(one, Run) and one.weights.shape == (20, 1, 3)
+    assert run.losses.shape == (20, 2, 3) and torch.equal(one.losses, run.losses[:, 1:])
+    assert bool((run.losses > 0).all())
     with pytest.raises(ValueError, match="e must index"):
         run.model(2)
     with pytest.raises(TypeError, match="torch module"):
@@ -99,6 +101,7 @@ def test_record_run_of_one_model_has_a_model_dimension():
     run = record_run(net, split, EqualWeighting(), steps=10, eval_every=5, batch_size=32,
                      optimizer=torch.optim.Adam(net.parameters(), lr=1e-2))
     assert run.weights.shape == (10, 1, 3) and run.curves.shape == (3, 1, 3)
+    assert run.losses.shape == (10, 1, 3)
 
 
 # ---- the graph-reusing step computes what the generic step computes -----------------------------

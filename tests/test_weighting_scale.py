@@ -93,6 +93,46 @@ def test_gradient_norm_weighting_equalizes_shared_gradient_norms():
     assert torch.allclose(w * norms, torch.ones(2), atol=1e-5)
 
 
+def test_gradient_norm_weighting_gives_a_vanishing_gradient_weight_one():
+    """A zero head makes the task's shared gradient zero: its weight is 1, not 1/eps, so the head
+    trains as under equal weights."""
+    from mtlbook.strategy import StepContext
+    torch.manual_seed(0)
+    body, heads = torch.nn.Linear(3, 4), torch.nn.ModuleList([torch.nn.Linear(4, 1) for _ in range(2)])
+    with torch.no_grad():
+        heads[1].weight.zero_(), heads[1].bias.zero_()
+
+    class Net(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.body, self.heads = body, heads
+
+        def shared_parameters(self):
+            return self.body.parameters()
+
+    net, x = Net(), torch.randn(8, 3)
+    h = torch.tanh(body(x))
+    losses = torch.stack([(heads[0](h) - 1).pow(2).mean(), (heads[1](h) - 1).pow(2).mean()])
+    w = GradientNormWeighting().backward(losses, StepContext(net, (), None, x, (), 0, 0))
+    assert w[0] > 0 and w[1] == 1
+    expected, = torch.autograd.grad((heads[1](torch.tanh(body(x))) - 1).pow(2).mean(), heads[1].bias)
+    assert torch.allclose(heads[1].bias.grad, expected) and heads[1].bias.grad.abs().max() > 0
+    assert all(torch.isfinite(p.grad).all() for p in net.parameters())
+    with pytest.raises(ValueError, match="eps must be finite and > 0"):
+        GradientNormWeighting(eps=0.0)
+
+
+@pytest.mark.parametrize("name", ["scale", "shift"])
+def test_per_task_scale_and_shift_must_have_k_entries(name):
+    losses, l0, lp, grads = problem(0)
+    with pytest.raises(ValueError, match=rf"{name} must be a number or a tensor of shape \(\) or \(3,\)"):
+        transformed_update("equal", losses, l0, lp, grads, **{name: torch.ones(2, dtype=D)})
+    with pytest.raises(TypeError, match=f"{name} must be a number"):
+        transformed_update("equal", losses, l0, lp, grads, **{name: "2"})
+    d, _ = transformed_update("equal", losses, l0, lp, grads, **{name: torch.full((3,), 2.0, dtype=D)})
+    assert torch.isfinite(d).all()
+
+
 @pytest.mark.parametrize("bad, err", [
     (dict(scheme="nope"), "scheme must be one of"),
     (dict(scale=-1.0), "scale must be finite and > 0"),

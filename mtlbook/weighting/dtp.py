@@ -53,9 +53,13 @@ def accuracy_kpi(ctx: StepContext) -> Tensor:
 class DynamicTaskPrioritization(LossWeighting):
     """DTP: w_k = FL(κ̄_k; γ_k), κ̄_k = a κ_k + (1 − a) κ̄_k(prev), an EMA of each task's KPI.
 
+    ``smoothing`` is a, the weight of the *current* batch (α in the paper's moving average): the default 0.9 keeps
+    only 10% of the history, so κ̄ is close to the last batch's KPI (a memory of about 1/a ≈ 1.1
+    batches). A small a (0.1: about 10 batches) gives a long, steady average.
+
     ``kpi``: a function of the StepContext giving the batch KPIs (default: accuracy). κ̄ starts at the
-    first batch's KPI and is clipped to ``kpi_range`` before the focal weight (log 0 and weight 0 are
-    avoided). The raw weights are ≪ 1 and shrink as KPIs improve, which lowers the effective learning
+    first batch's KPI and is clipped to ``kpi_range`` (0 < low <= high < 1) before the focal weight,
+    so that log 0 and a weight of 0 are avoided: every weight stays > 0 and K·w/Σw is defined. The raw weights are ≪ 1 and shrink as KPIs improve, which lowers the effective learning
     rate; ``normalize=True`` returns K·w/Σw instead. State: ``kpi_ema`` (K,). Heads are weighted too.
     """
 
@@ -68,8 +72,9 @@ class DynamicTaskPrioritization(LossWeighting):
         if not 0 < smoothing <= 1:
             raise ValueError(f"smoothing must be in (0, 1], got {smoothing!r}")
         lo, hi = kpi_range
-        if not 0 < lo <= hi <= 1:
-            raise ValueError(f"kpi_range must satisfy 0 < low <= high <= 1, got {kpi_range!r}")
+        if not 0 < lo <= hi < 1:
+            raise ValueError(f"kpi_range must satisfy 0 < low <= high < 1 (a KPI clipped to 1 gets "
+                             f"focal weight 0), got {kpi_range!r}")
         self.gamma, self.smoothing, self.kpi_range = float(gamma), float(smoothing), (lo, hi)
         self.kpi = accuracy_kpi if kpi is None else kpi
         self.normalize = bool(normalize)
@@ -88,7 +93,7 @@ class DynamicTaskPrioritization(LossWeighting):
     def current_weights(self) -> Tensor:
         if self.kpi_ema is None:
             raise ValueError("no KPI has been recorded yet: call update_kpi() or train a step first")
-        kpi = self.kpi_ema.clamp(*self.kpi_range)           # in (0, 1]: the checks of focal_task_weights
+        kpi = self.kpi_ema.clamp(*self.kpi_range)           # in (0, 1): every focal weight > 0
         w = _focal(kpi, torch.as_tensor(self.gamma, dtype=kpi.dtype, device=kpi.device))
         return normalized(w) if self.normalize else w
 

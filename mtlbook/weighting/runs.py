@@ -38,20 +38,23 @@ def tied_ensemble(num_models: int, tasks: Sequence[Task], in_features: int, hidd
 @dataclass
 class Run:
     """One strategy's side-by-side training: ``weights`` (S, E, K) per step, ``curves`` (M, E, K)
-    per evaluation (normalized test loss or test accuracy), ``eval_steps`` (M,), ``metric``."""
+    per evaluation (normalized test loss or test accuracy), ``eval_steps`` (M,), ``metric``, and
+    ``losses`` (S, E, K), the training loss of every step's batch (None when not recorded)."""
 
     task_names: tuple[str, ...]
     weights: Tensor
     eval_steps: Tensor
     curves: Tensor
     metric: str
+    losses: Tensor | None = None
 
     def model(self, e: int) -> Run:
         """The run of model ``e`` alone (an ensemble of one)."""
         if not -self.weights.shape[1] <= e < self.weights.shape[1]:
             raise ValueError(f"e must index one of {self.weights.shape[1]} models, got {e}")
         return Run(self.task_names, self.weights[:, e:e + 1], self.eval_steps,
-                   self.curves[:, e:e + 1], self.metric)
+                   self.curves[:, e:e + 1], self.metric,
+                   None if self.losses is None else self.losses[:, e:e + 1])
 
 
 def record_run(model: nn.Module, split: Split, strategy: Strategy, *, steps: int,
@@ -71,10 +74,10 @@ def record_run(model: nn.Module, split: Split, strategy: Strategy, *, steps: int
     else:
         curves = torch.cat([m0[None], hist.eval_metrics], 0)
         metric = "test accuracy"
-    weights = hist.weights
-    if weights.shape != hist.losses.shape:
-        weights = weights.expand_as(hist.losses)
+    weights, losses = hist.weights, hist.losses
+    if weights.shape != losses.shape:
+        weights = weights.expand_as(losses)
     if weights.dim() == 2:                               # one model: add the model dimension
-        weights, curves = weights[:, None], curves[:, None]
+        weights, curves, losses = weights[:, None], curves[:, None], losses[:, None]
     return Run(hist.task_names, weights.clone(), torch.cat([torch.zeros(1, dtype=torch.long), hist.eval_steps]),
-               curves, metric)
+               curves, metric, losses.clone())

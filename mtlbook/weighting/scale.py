@@ -118,10 +118,17 @@ class GradientNormWeighting(LossWeighting):
     parameters): the shared update is Σ_k ∇L_k/‖∇L_k‖. Invariant to a task's loss scale and shift.
     Head gradients are weighted by the same w_k. Costs K extra backward passes.
 
+    A task whose shared gradient vanishes (‖∇_θ L_k‖ ≤ ``eps``: a zero-initialized head, a batch with
+    no labels for the task) gets w_k = 1 for that step rather than 1/eps, which would blow up its
+    head's gradient: its head trains as under equal weights (a zero-initialized head leaves zero, and
+    the task's shared gradient with it), and the trunk receives nothing from the task.
+
     Models trained side by side (losses (E, K), parameters with a leading model dimension E, as in
     ``EnsembleHardSharing``) get one norm per model and task from the same K passes."""
 
     def __init__(self, eps: float = 1e-12):
+        if not 0 < eps < float("inf"):
+            raise ValueError(f"eps must be finite and > 0, got {eps!r}")
         self.eps = float(eps)
 
     def backward(self, losses: Tensor, ctx: StepContext) -> Tensor:
@@ -132,7 +139,8 @@ class GradientNormWeighting(LossWeighting):
         model = ctx.model
         params = list(model.shared_parameters()) if hasattr(model, "shared_parameters") \
             else [p for p in model.parameters() if p.requires_grad]
-        w = 1.0 / task_gradient_norms(losses, params).clamp_min(self.eps)
+        norms = task_gradient_norms(losses, params)
+        w = torch.where(norms > self.eps, 1.0 / norms.clamp_min(self.eps), torch.ones_like(norms))
         (w * losses).sum().backward()
         return w
 
@@ -154,6 +162,18 @@ def scheme_weights(scheme: str, losses: Tensor, initial_losses: Tensor, prior_lo
     raise ValueError(f"scheme must be one of {SCHEMES}, got {scheme!r}")
 
 
+def _per_task(value: Tensor | float, k: int, name: str, dtype: torch.dtype) -> Tensor:
+    """``value`` as K per-task values: a number, or a tensor of shape () or (K,)."""
+    if not isinstance(value, (Tensor, int, float)) or isinstance(value, bool):
+        raise TypeError(f"{name} must be a number or a tensor of shape () or ({k},), "
+                        f"got {type(value).__name__}")
+    v = torch.as_tensor(value, dtype=dtype)
+    if v.shape not in ((), (1,), (k,)):
+        raise ValueError(f"{name} must be a number or a tensor of shape () or ({k},) (one value per "
+                         f"task), got shape {tuple(v.shape)}")
+    return v.expand(k)
+
+
 def transformed_update(scheme: str, losses: Tensor, initial_losses: Tensor, prior_losses: Tensor,
                        grads: Tensor, scale: Tensor | float = 1.0, shift: Tensor | float = 0.0
                        ) -> tuple[Tensor, Tensor]:
@@ -168,8 +188,7 @@ def transformed_update(scheme: str, losses: Tensor, initial_losses: Tensor, prio
         raise ValueError(f"grads must have shape (K, n), got {tuple(grads.shape)}")
     for name, v in (("losses", losses), ("initial_losses", initial_losses), ("prior_losses", prior_losses)):
         check_losses(v, k, name)
-    c = torch.as_tensor(scale, dtype=grads.dtype).expand(k)
-    b = torch.as_tensor(shift, dtype=grads.dtype).expand(k)
+    c, b = (_per_task(v, k, name, grads.dtype) for v, name in ((scale, "scale"), (shift, "shift")))
     if not bool(torch.isfinite(c).all()) or bool((c <= 0).any()):
         raise ValueError(f"scale must be finite and > 0, got {c.tolist()}")
     if not bool(torch.isfinite(b).all()):

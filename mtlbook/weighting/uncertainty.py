@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import torch
@@ -33,6 +34,11 @@ class UncertaintyWeighting(Strategy, DeferredChecks):
         kinds = tuple(kinds) if kinds is not None else ("regression",) * num_tasks
         if len(kinds) != num_tasks or any(k not in KINDS for k in kinds):
             raise ValueError(f"kinds must be {num_tasks} entries from {KINDS}, got {kinds!r}")
+        if isinstance(init, bool) or not isinstance(init, (int, float)):
+            raise TypeError(f"init (the initial log-variance log σ²) must be a number, "
+                            f"got {type(init).__name__}")
+        if not math.isfinite(init):
+            raise ValueError(f"init (the initial log-variance log σ²) must be finite, got {init!r}")
         if not lr > 0:
             raise ValueError(f"lr must be > 0, got {lr!r}")
         self.kinds = kinds
@@ -53,6 +59,9 @@ class UncertaintyWeighting(Strategy, DeferredChecks):
     def equilibrium_log_vars(self, losses: Tensor) -> Tensor:
         """argmin_s of the objective for fixed losses: log L (regression), log 2L (classification)."""
         check_losses(losses, self.num_tasks)
+        if bool((losses <= 0).any()):
+            raise ValueError(f"losses must be > 0 for the equilibrium log-variance log L to exist, "
+                             f"got {losses.detach().tolist()}")
         return torch.log(2 * self._factor.to(losses) * losses)
 
     def step(self, ctx: StepContext) -> tuple[Tensor, Tensor]:
