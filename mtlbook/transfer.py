@@ -111,8 +111,11 @@ def compare_sharing(splits: Sequence[Split], sizes: Sequence[int], *, seeds: int
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
     best_val = torch.full((len(which),), float("inf"))
     best_test = torch.zeros(len(which), k)
-    for _ in range(0, steps, min(eval_every, steps)):
-        fit(model, sampler, steps=min(eval_every, steps), optimizer=optimizer, strategy=FixedWeights(mask))
+    done = 0
+    while done < steps:                                  # chunks of eval_every, the last one shorter
+        chunk = min(eval_every, steps - done)
+        fit(model, sampler, steps=chunk, optimizer=optimizer, strategy=FixedWeights(mask))
+        done += chunk
         val_loss = (_evaluate(model, val, which)[0] * mask).sum(-1)    # each network's own tasks
         improved = val_loss < best_val
         best_val = torch.where(improved, val_loss, best_val)

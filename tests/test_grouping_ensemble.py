@@ -61,6 +61,8 @@ def test_batched_credit_equals_rowwise_credit():
     members[3] = False                                       # an empty group changes nothing
     before = torch.rand(4, 5, generator=g) + 0.5
     after = before * (1 + 0.2 * torch.randn(4, 5, generator=g))
+    with pytest.raises(ValueError, match="decay must be a number in"):
+        proximal_credit(aff, members, before, after, 5.0)
     out = proximal_credit(aff, members, before, after, 0.3)
     for e in range(4):
         torch.testing.assert_close(out[e], proximal_credit(aff[e], members[e], before[e], after[e], 0.3))

@@ -33,6 +33,20 @@ def test_compare_sharing_shapes_and_counts():
         compare_sharing([splits[0], mb.data.multidigits(n_train=200, n_test=10)], [20], val_size=50)
 
 
+def test_compare_sharing_trains_exactly_the_requested_steps(monkeypatch):
+    import mtlbook.transfer as transfer
+
+    counted, real_fit = [], transfer.fit
+
+    def counting_fit(*args, steps, **kwargs):
+        counted.append(steps)
+        return real_fit(*args, steps=steps, **kwargs)
+    monkeypatch.setattr(transfer, "fit", counting_fit)
+    splits = [mb.data.teacher_tasks(n_train=120, n_test=20)]
+    compare_sharing(splits, [20], seeds=1, hidden=(4,), steps=50, val_size=50, eval_every=20)
+    assert counted == [20, 20, 10]                         # 50 steps, evaluated every 20 and at the end
+
+
 def _fake() -> SharingComparison:
     mtl = torch.full((2, 2, 3, 2), 1.0)
     stl = torch.full((2, 2, 3, 2), 1.0)

@@ -46,6 +46,8 @@ def proximal_credit(affinity: Tensor, members: Tensor, before: Tensor, after: Te
     dimensions are independent problems (E models side by side); a row of ``members`` with no task
     changes nothing. A zero loss in ``before`` is clamped to the smallest positive number.
     """
+    if isinstance(decay, bool) or not isinstance(decay, (int, float)) or not 0.0 < decay <= 1.0:
+        raise ValueError(f"decay must be a number in (0, 1], got {decay!r}")
     k = affinity.shape[-1]
     if affinity.shape[-2:] != (k, k) or members.shape[-1] != k or before.shape != after.shape \
             or before.shape[-1] != k:
