@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from mtlbook.aggregation.gram import check_gram, check_grads, gram_matrix
+from mtlbook.aggregation.gram import check_gram, check_grads, gram_matrix, squared_norm
 from mtlbook.aggregation.min_norm import min_norm_weights, min_norm_weights_from_gram, two_task_min_norm
 
 STATIONARY_RTOL = 1e-8   # CAGrad, c >= 1: the origin is in the hull when ‖g_α‖ <= this · max_k ‖g_k‖
@@ -212,7 +212,7 @@ def _cagrad_weights(g: Tensor, c: float, rescale: bool, method: str) -> Tensor:
     """:func:`cagrad_weights` on a checked float64 Gram matrix (no host synchronization for K = 2)."""
     k = g.shape[-1]
     w = _cagrad_inner(g, c, method)
-    gw2 = (w * (g @ w.unsqueeze(-1)).squeeze(-1)).sum(-1).clamp_min(0.0)
+    gw2 = squared_norm(g, w).clamp_min(0.0)
     g02 = g.mean((-1, -2)).clamp_min(0.0)
     lam = torch.where(gw2 > 0, c * g02.sqrt() / torch.where(gw2 > 0, gw2, 1.0).sqrt(), 0.0)
     weights = 1.0 / k + lam.unsqueeze(-1) * w
@@ -221,8 +221,8 @@ def _cagrad_weights(g: Tensor, c: float, rescale: bool, method: str) -> Tensor:
         # min_k ⟨g_k, d⟩ > 0, so d = 0 is optimal; the dual's g_w is ~0 there, and g_0 + λ g_w
         # would be g_0 plus rounding noise scaled up, which conflicts.
         alpha = two_task_min_norm(g) if k == 2 else min_norm_weights_from_gram(g)
-        norm2 = (alpha * (g @ alpha.unsqueeze(-1)).squeeze(-1)).sum(-1)
-        stationary = norm2 <= STATIONARY_RTOL ** 2 * g.diagonal(dim1=-2, dim2=-1).amax(-1)
+        largest = g.diagonal(dim1=-2, dim2=-1).amax(-1)                # max_k ‖g_k‖²
+        stationary = squared_norm(g, alpha) <= STATIONARY_RTOL ** 2 * largest
         weights = torch.where(stationary.unsqueeze(-1), torch.zeros_like(weights), weights)
     return weights / (1.0 + c) if rescale else weights
 

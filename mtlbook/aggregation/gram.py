@@ -121,6 +121,11 @@ def _where(lead: list[int]) -> str:
     return f" (at batch index {tuple(lead)})" if lead else ""
 
 
+def squared_norm(gram: Tensor, weights: Tensor) -> Tensor:
+    """‖Σ_k α_k g_k‖² = αᵀGα for gram (..., K, K) and weights (..., K) → (...), unchecked."""
+    return (weights * (gram @ weights.unsqueeze(-1)).squeeze(-1)).sum(-1)
+
+
 def _check_gap_inputs(gram: Tensor, weights: Tensor) -> None:
     _check_gram_shape(gram, "gram")
     if not isinstance(weights, Tensor):
@@ -163,5 +168,4 @@ def relative_duality_gap(gram: Tensor, weights: Tensor) -> Tensor:
     _check_gap_inputs(gram, weights)
     g = gram.to(torch.float64)
     a = weights.to(torch.float64)
-    norm2 = (a * (g @ a.unsqueeze(-1)).squeeze(-1)).sum(-1)
-    return duality_gap(g, a) / norm2
+    return duality_gap(g, a) / squared_norm(g, a)

@@ -25,7 +25,7 @@ from torch import Tensor
 
 from mtlbook.aggregation.active_set import wolfe_min_norm
 from mtlbook.aggregation.frank_wolfe import frank_wolfe_min_norm
-from mtlbook.aggregation.gram import check_gram, check_gram_host, duality_gap, gram_matrix
+from mtlbook.aggregation.gram import check_gram, check_gram_host, duality_gap, gram_matrix, squared_norm
 
 METHODS = ("auto", "closed_form", "active_set", "frank_wolfe")
 
@@ -121,7 +121,7 @@ def solve_min_norm(gram: Tensor, *, method: str = "auto", rtol: float | None = N
         weights = two_task_min_norm(g)
         iterations = torch.zeros(lead, dtype=torch.long, device=g.device)
         converged = torch.ones(lead, dtype=torch.bool, device=g.device)
-        norm2 = (weights * (g @ weights.unsqueeze(-1)).squeeze(-1)).sum(-1)
+        norm2 = squared_norm(g, weights)
         return MinNormSolution(weights, duality_gap(g, weights), norm2, iterations, converged)
     if rtol is not None and not 0.0 <= rtol < 1.0:
         raise ValueError(f"rtol must lie in [0, 1), got {rtol}")

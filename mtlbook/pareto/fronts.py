@@ -23,9 +23,9 @@ def check_points(points: Tensor, name: str = "points") -> Tensor:
         raise ValueError(f"{name} must have shape (N, m) with m >= 1 objectives, got {tuple(points.shape)}")
     if not points.is_floating_point():
         raise TypeError(f"{name} must be floating point, got {points.dtype}")
-    if bool(torch.isnan(points).any()):
-        raise ValueError(f"{name} must not contain NaN")
-    if bool(torch.isinf(points).any()):
+    if not bool(torch.isfinite(points).all()):                 # one check; the message says which
+        if bool(torch.isnan(points).any()):
+            raise ValueError(f"{name} must not contain NaN")
         raise ValueError(f"{name} must be finite, got ±inf")
     return points
 
